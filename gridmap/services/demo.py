@@ -1,0 +1,127 @@
+"""``gridmap demo load``: fill the database with the synthetic demo district, in one transaction.
+
+The generator (gridmap.domain.demo) is pure and deterministic; this service writes its rows with
+COPY in parent-to-child order, resolving reference codes (key-person categories, risk classes) to
+the ids the migrations seeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gridmap.config import Settings
+from gridmap.db.bulk import copy_rows, reset_sequence
+from gridmap.db.models import LAYER_MODELS
+from gridmap.domain.demo import DemoSpec, generate_district
+from gridmap.domain.errors import GridmapError
+from gridmap.io.boundary import DEFAULT_BOUNDARY, read_boundary
+
+# Parents before children.
+LOAD_ORDER = (
+    "district",
+    "subdistrict",
+    "community",
+    "grid",
+    "compound",
+    "gate",
+    "building",
+    "household",
+    "key_person",
+    "staff",
+    "staff_assignment",
+    "risk_assignment",
+    "checkpoint",
+    "service_point",
+)
+# Tables holding the district's data (not the reference tables the migrations seed).
+DATA_TABLES = (*LOAD_ORDER, "controlled_area", "key_person_category_link")
+
+SCALES: dict[str, Callable[[Settings], DemoSpec]] = {
+    "demo": lambda s: DemoSpec(households_min=s.households_per_grid_min, households_max=s.households_per_grid_max),
+    "small": lambda s: DemoSpec.small(),
+}
+
+
+class DemoAlreadyLoaded(GridmapError):
+    code = "demo_already_loaded"
+
+
+def is_empty(session: Session) -> bool:
+    return session.execute(text("SELECT NOT EXISTS (SELECT 1 FROM district)")).scalar_one()
+
+
+def clear_district_data(session: Session) -> None:
+    tables = ", ".join(f'"{t}"' for t in DATA_TABLES)
+    session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+def _columns(table: str) -> list[str]:
+    return list(LAYER_MODELS[table].__table__.columns.keys())
+
+
+def load_demo(
+    session: Session,
+    *,
+    settings: Settings,
+    now: datetime,
+    scale: str = "demo",
+    seed: int = 1,
+    boundary_path: Path = DEFAULT_BOUNDARY,
+    replace: bool = False,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> dict[str, int]:
+    """Generate and write the demo district; returns the rows written per table."""
+    if scale not in SCALES:
+        raise GridmapError(f"未知规模 / unknown scale {scale!r}; choose one of {', '.join(SCALES)}", code="bad_scale")
+    if not is_empty(session):
+        if not replace:
+            raise DemoAlreadyLoaded("数据库已有辖区数据 / the database already holds a district (use --replace)")
+        progress("clearing the existing district")
+        clear_district_data(session)
+
+    boundary, props = read_boundary(boundary_path)
+    spec = SCALES[scale](settings)
+    progress(f"generating {scale} district in {props.get('name', boundary_path.name)} (seed {seed})")
+    district = generate_district(
+        boundary,
+        spec,
+        seed,
+        district_code=str(props.get("adcode", "500103")),
+        district_name=props.get("name", "渝中区"),
+        district_name_en=props.get("name_en", "Yuzhong District"),
+        metric_crs=settings.metric_crs,
+        now=now,
+        checkpoint_shifts_per_day=settings.checkpoint_shifts_per_day,
+        checkpoint_staff_per_shift=settings.checkpoint_staff_per_shift,
+    )
+
+    category_ids = dict(session.execute(text("SELECT code, id FROM key_person_category")).tuples())
+    class_ids = {
+        (scheme, code): id_
+        for scheme, code, id_ in session.execute(text("SELECT scheme, code, id FROM risk_class")).tuples()
+    }
+
+    written: dict[str, int] = {}
+    for table in LOAD_ORDER:
+        rows = getattr(district, table)
+        if table == "risk_assignment":
+            rows = [
+                {**r, "risk_class_id": class_ids[(r["risk_scheme"], r["risk_class_code"])]} for r in rows
+            ]
+        written[table] = copy_rows(session, table, _columns(table), rows)
+        reset_sequence(session, table)
+        progress(f"{table}: {written[table]} rows")
+    links = [
+        {"key_person_id": r["key_person_id"], "category_id": category_ids[r["category_code"]]}
+        for r in district.key_person_category_link
+    ]
+    written["key_person_category_link"] = copy_rows(
+        session, "key_person_category_link", ["key_person_id", "category_id"], links
+    )
+    session.execute(text("ANALYZE"))
+    return written
