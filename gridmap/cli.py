@@ -59,7 +59,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from gridmap.services.stats import compute_stats
 
     with session_scope(settings.database_url) as session:
-        stats = compute_stats(session, settings.nesting_tolerance_m2)
+        stats = compute_stats(session, settings)
     if args.json:
         print(json.dumps(stats.as_dict(), ensure_ascii=False, indent=2))
     else:

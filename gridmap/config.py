@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     households_per_delivery_volunteer: int = 30
     overcontrol_households_ratio: float = 20.0
     overcontrol_community_share: float = 0.5
+    # A community counts as sealed whole (一封了之) when this share of its households is inside.
+    whole_community_share: float = 0.95
+    # A gate this close to a controlled area (metres) is on its boundary and must be controlled.
+    gate_boundary_distance_m: float = 5.0
 
     # --- services (004) -------------------------------------------------------------------
     service_walk_distance_m: float = 1000.0

@@ -16,7 +16,6 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    Float,
     ForeignKey,
     Integer,
     SmallInteger,
@@ -88,6 +87,9 @@ class Grid(Base):
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"), index=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(100))
+    # Totals kept by triggers from the buildings (migration 0003); never written by the app.
+    households: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    residents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     geom: Mapped[WKBElement] = mapped_column(_multipolygon())
 
 
@@ -123,6 +125,9 @@ class Building(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     floors: Mapped[int] = mapped_column(SmallInteger, default=1)
+    # Totals kept by triggers from the households (migration 0003); never written by the app.
+    households: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    residents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     geom: Mapped[WKBElement] = mapped_column(_polygon())
 
 
@@ -329,6 +334,12 @@ class ServicePoint(Base):
         CheckConstraint("capacity IS NULL OR capacity >= 0", name="service_point_capacity"),
     )
 
+
+# Columns maintained by triggers, which loaders and imports must leave alone.
+DERIVED_COLUMNS: dict[str, frozenset[str]] = {
+    "building": frozenset({"households", "residents"}),
+    "grid": frozenset({"households", "residents"}),
+}
 
 LAYER_MODELS: dict[str, type[Base]] = {
     "district": District,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from gridmap.config import Settings
 from gridmap.db.bulk import copy_rows, reset_sequence
-from gridmap.db.models import LAYER_MODELS
+from gridmap.db.models import DERIVED_COLUMNS, LAYER_MODELS
 from gridmap.domain.demo import DemoSpec, generate_district
 from gridmap.domain.errors import GridmapError
 from gridmap.io.boundary import DEFAULT_BOUNDARY, read_boundary
@@ -61,7 +61,8 @@ def clear_district_data(session: Session) -> None:
 
 
 def _columns(table: str) -> list[str]:
-    return list(LAYER_MODELS[table].__table__.columns.keys())
+    derived = DERIVED_COLUMNS.get(table, frozenset())
+    return [c for c in LAYER_MODELS[table].__table__.columns.keys() if c not in derived]
 
 
 def load_demo(
@@ -94,16 +95,15 @@ def load_demo(
         district_code=str(props.get("adcode", "500103")),
         district_name=props.get("name", "渝中区"),
         district_name_en=props.get("name_en", "Yuzhong District"),
-        metric_crs=settings.metric_crs,
         now=now,
         checkpoint_shifts_per_day=settings.checkpoint_shifts_per_day,
         checkpoint_staff_per_shift=settings.checkpoint_staff_per_shift,
     )
 
-    category_ids = dict(session.execute(text("SELECT code, id FROM key_person_category")).tuples())
+    category_ids = dict(session.execute(text("SELECT code, id FROM key_person_category")).all())
     class_ids = {
         (scheme, code): id_
-        for scheme, code, id_ in session.execute(text("SELECT scheme, code, id FROM risk_class")).tuples()
+        for scheme, code, id_ in session.execute(text("SELECT scheme, code, id FROM risk_class")).all()
     }
 
     written: dict[str, int] = {}

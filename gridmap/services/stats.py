@@ -1,8 +1,10 @@
 """Counts of every layer and the nesting check: does each polygon lie in its parent, do siblings
 overlap, do the children of a parent leave gaps?
 
-Areas are measured on geography (square metres on the spheroid), on purpose: the tolerance is a
-setting in square metres (``nesting_tolerance_m2``) and must mean the same anywhere in China.
+Areas are measured with ``gridmap_local_area_m2`` (migration 0004), an affine local frame, on
+purpose: the edges are straight in lon/lat, and on geography or in UTM a sliver whose three corners
+lie on one lon/lat line becomes a thin triangle of several square metres of false gap. The
+tolerance is a setting in square metres (``nesting_tolerance_m2``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gridmap.config import Settings
 from gridmap.db.models import LAYER_MODELS
 
 # (check name, child table, parent table, foreign key on the child)
@@ -71,7 +74,7 @@ def nesting_violations(session: Session, tolerance_m2: float) -> dict[str, int]:
             text(
                 f"SELECT count(*) FROM {child} c JOIN {parent} p ON p.id = c.{fk} "
                 "WHERE NOT ST_CoveredBy(c.geom, p.geom) "
-                "AND ST_Area(ST_Difference(c.geom, p.geom)::geography) > :tol"
+                "AND gridmap_local_area_m2(ST_Difference(c.geom, p.geom)) > :tol"
             ),
             params,
         ).scalar_one()
@@ -81,7 +84,7 @@ def nesting_violations(session: Session, tolerance_m2: float) -> dict[str, int]:
                 f"SELECT count(*) FROM {table} a JOIN {table} b "
                 f"ON a.id < b.id AND a.{key} = b.{key} AND a.geom && b.geom "
                 "WHERE ST_Relate(a.geom, b.geom, '2********') "
-                "AND ST_Area(ST_Intersection(a.geom, b.geom)::geography) > :tol"
+                "AND gridmap_local_area_m2(ST_Intersection(a.geom, b.geom)) > :tol"
             ),
             params,
         ).scalar_one()
@@ -91,7 +94,7 @@ def nesting_violations(session: Session, tolerance_m2: float) -> dict[str, int]:
                 f"SELECT count(*) FROM {parent} p "
                 f"LEFT JOIN LATERAL (SELECT ST_Union(c.geom) AS g FROM {child} c WHERE c.{fk} = p.id) u ON true "
                 "WHERE u.g IS NULL "
-                "OR ST_Area(ST_Difference(p.geom, u.g)::geography) > :tol"
+                "OR gridmap_local_area_m2(ST_Difference(p.geom, u.g)) > :tol"
             ),
             params,
         ).scalar_one()
@@ -110,9 +113,9 @@ def nesting_violations(session: Session, tolerance_m2: float) -> dict[str, int]:
     return found
 
 
-def compute_stats(session: Session, tolerance_m2: float) -> Stats:
+def compute_stats(session: Session, settings: Settings) -> Stats:
     return Stats(
         counts=count_layers(session),
-        violations=nesting_violations(session, tolerance_m2),
-        tolerance_m2=tolerance_m2,
+        violations=nesting_violations(session, settings.nesting_tolerance_m2),
+        tolerance_m2=settings.nesting_tolerance_m2,
     )

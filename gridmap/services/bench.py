@@ -1,0 +1,105 @@
+"""Benchmarks that print figures: the impact preview against the bare indexed query.
+
+The polygons are fixed by a seed: circles (64-gons) around building centres with radii from one
+building to a large part of a sub-district, drawn in a metric CRS and brought back to EPSG:4326
+the way a drawing on the map arrives.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from pyproj import Transformer
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import transform
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gridmap.config import Settings
+from gridmap.services.impact import compute_impact, to_ewkb
+
+RADII_M = (15, 40, 80, 150, 250, 400, 600, 900, 1300, 2000)
+
+BARE_SQL = text(
+    """
+    SELECT count(h.id), coalesce(sum(h.residents), 0)
+    FROM building b JOIN household h ON h.building_id = b.id
+    WHERE ST_Intersects(b.geom, ST_GeomFromEWKB(:wkb))
+    """
+)
+
+
+@dataclass(frozen=True)
+class Timing:
+    p50_ms: float
+    p95_ms: float
+    mean_ms: float
+    n: int
+
+    def as_dict(self) -> dict:
+        return {"p50_ms": round(self.p50_ms, 2), "p95_ms": round(self.p95_ms, 2),
+                "mean_ms": round(self.mean_ms, 2), "n": self.n}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q))
+
+
+def time_calls(calls: list[Callable[[], object]], repeat: int) -> Timing:
+    samples: list[float] = []
+    for _ in range(repeat):
+        for call in calls:
+            t0 = time.perf_counter()
+            call()
+            samples.append((time.perf_counter() - t0) * 1000)
+    return Timing(_percentile(samples, 50), _percentile(samples, 95), statistics.fmean(samples), len(samples))
+
+
+def fixed_polygons(session: Session, settings: Settings, count: int = 50, seed: int = 42) -> list[BaseGeometry]:
+    """``count`` circles around building centres, radii cycling through RADII_M."""
+    centres = session.execute(
+        text("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(geom) c FROM building ORDER BY id) s")
+    ).all()
+    if not centres:
+        raise RuntimeError("no buildings: load the demo district first (gridmap demo load)")
+    rng = np.random.default_rng(seed)
+    to_m = Transformer.from_crs("EPSG:4326", settings.metric_crs, always_xy=True).transform
+    to_deg = Transformer.from_crs(settings.metric_crs, "EPSG:4326", always_xy=True).transform
+    polygons = []
+    for i in range(count):
+        lon, lat = centres[int(rng.integers(len(centres)))]
+        centre = transform(to_m, shapely.Point(lon, lat))
+        polygons.append(transform(to_deg, centre.buffer(RADII_M[i % len(RADII_M)], quad_segs=16)))
+    return polygons
+
+
+def bench_impact(session: Session, settings: Settings, *, count: int = 50, repeat: int = 3) -> dict:
+    polygons = fixed_polygons(session, settings, count)
+    wkbs = [to_ewkb(p) for p in polygons]
+    # Warm the caches for both paths alike.
+    for p, w in zip(polygons, wkbs, strict=True):
+        compute_impact(session, p, "sealed", settings)
+        session.execute(BARE_SQL, {"wkb": w}).one()
+    impact = time_calls([lambda p=p: compute_impact(session, p, "sealed", settings) for p in polygons], repeat)
+    bare = time_calls([lambda w=w: session.execute(BARE_SQL, {"wkb": w}).one() for w in wkbs], repeat)
+    largest = [p for i, p in enumerate(polygons) if RADII_M[i % len(RADII_M)] == max(RADII_M)]
+    largest_wkbs = [to_ewkb(p) for p in largest]
+    impact_large = time_calls([lambda p=p: compute_impact(session, p, "sealed", settings) for p in largest], repeat)
+    bare_large = time_calls([lambda w=w: session.execute(BARE_SQL, {"wkb": w}).one() for w in largest_wkbs], repeat)
+    return {
+        "polygons": count,
+        "repeat": repeat,
+        "radii_m": list(RADII_M),
+        "impact": impact.as_dict(),
+        "bare_household_join": bare.as_dict(),
+        "ratio_p95": round(impact.p95_ms / bare.p95_ms, 2) if bare.p95_ms else None,
+        "largest_radius_m": max(RADII_M),
+        "impact_largest": impact_large.as_dict(),
+        "bare_largest": bare_large.as_dict(),
+        "ratio_p50_largest": round(impact_large.p50_ms / bare_large.p50_ms, 2) if bare_large.p50_ms else None,
+    }
