@@ -101,8 +101,8 @@ def get_version(session: Session, area_key: int, version: int | None = None) -> 
     row = session.execute(
         text(
             f"SELECT {_VERSION_COLUMNS} FROM controlled_area ca JOIN risk_class rc ON rc.id = ca.risk_class_id "
-            "WHERE ca.area_key = :k AND (:v IS NULL AND ca.version = "
-            "(SELECT max(version) FROM controlled_area WHERE area_key = :k) OR ca.version = :v)"
+            "WHERE ca.area_key = :k AND ca.version = coalesce(CAST(:v AS integer), "
+            "(SELECT max(version) FROM controlled_area WHERE area_key = :k))"
         ),
         {"k": area_key, "v": version},
     ).one_or_none()

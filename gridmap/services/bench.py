@@ -16,7 +16,6 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -68,13 +67,14 @@ def fixed_polygons(session: Session, settings: Settings, count: int = 50, seed: 
     if not centres:
         raise RuntimeError("no buildings: load the demo district first (gridmap demo load)")
     rng = np.random.default_rng(seed)
-    to_m = Transformer.from_crs("EPSG:4326", settings.metric_crs, always_xy=True).transform
-    to_deg = Transformer.from_crs(settings.metric_crs, "EPSG:4326", always_xy=True).transform
+    fwd = Transformer.from_crs("EPSG:4326", settings.metric_crs, always_xy=True)
+    inv = Transformer.from_crs(settings.metric_crs, "EPSG:4326", always_xy=True)
     polygons = []
     for i in range(count):
         lon, lat = centres[int(rng.integers(len(centres)))]
-        centre = transform(to_m, shapely.Point(lon, lat))
-        polygons.append(transform(to_deg, centre.buffer(RADII_M[i % len(RADII_M)], quad_segs=16)))
+        centre = shapely.transform(shapely.Point(lon, lat), fwd.transform, interleaved=False)
+        circle = centre.buffer(RADII_M[i % len(RADII_M)], quad_segs=16)
+        polygons.append(shapely.transform(circle, inv.transform, interleaved=False))
     return polygons
 
 

@@ -7,10 +7,13 @@ the ids the migrations seeded.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import shapely
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -45,6 +48,17 @@ SCALES: dict[str, Callable[[Settings], DemoSpec]] = {
     "demo": lambda s: DemoSpec(households_min=s.households_per_grid_min, households_max=s.households_per_grid_max),
     "small": lambda s: DemoSpec.small(),
 }
+# The small scale (fast tests) fills a square of this side cut from the middle of the district, so
+# its grids have the density of real ones rather than eight grids stretched over 23 km².
+SMALL_SIDE_M = 1600.0
+
+
+def _small_piece(boundary: BaseGeometry) -> BaseGeometry:
+    centre = boundary.representative_point()
+    half_lat = SMALL_SIDE_M / 2 / 110_540.0
+    half_lon = SMALL_SIDE_M / 2 / (111_320.0 * math.cos(math.radians(centre.y)))
+    box = shapely.box(centre.x - half_lon, centre.y - half_lat, centre.x + half_lon, centre.y + half_lat)
+    return boundary.intersection(box)
 
 
 class DemoAlreadyLoaded(GridmapError):
@@ -86,6 +100,8 @@ def load_demo(
         clear_district_data(session)
 
     boundary, props = read_boundary(boundary_path)
+    if scale == "small":
+        boundary = _small_piece(boundary)
     spec = SCALES[scale](settings)
     progress(f"generating {scale} district in {props.get('name', boundary_path.name)} (seed {seed})")
     district = generate_district(

@@ -162,7 +162,7 @@ _OVERLAPS_SQL = text(
     FROM controlled_area ca JOIN risk_class rc ON rc.id = ca.risk_class_id, area a
     WHERE ca.ended_at IS NULL
       AND ca.version = (SELECT max(v.version) FROM controlled_area v WHERE v.area_key = ca.area_key)
-      AND (:exclude_key IS NULL OR ca.area_key <> :exclude_key)
+      AND (CAST(:exclude_key AS integer) IS NULL OR ca.area_key <> CAST(:exclude_key AS integer))
       AND ST_Intersects(ca.geom, a.g) AND ST_Relate(ca.geom, a.g, '2********')
     ORDER BY ca.area_key
     """

@@ -1,0 +1,74 @@
+"""The demo district on real PostGIS: the counts the foundation promises, zero nesting violations,
+and totals per building and grid that never drift from the households they sum."""
+
+from sqlalchemy import text
+
+from gridmap.services.demo import DemoAlreadyLoaded, load_demo
+from gridmap.services.stats import compute_stats
+
+
+def test_small_demo_nests_without_violations(session, settings):
+    stats = compute_stats(session, settings)
+    assert stats.nesting_violations == 0, stats.violations
+    assert stats.counts["grid"] >= 8 and stats.counts["household"] >= 8 * 300
+
+
+def test_full_demo_meets_the_foundation_counts(session, settings, now):
+    written = load_demo(session, settings=settings, now=now, scale="demo", seed=1, replace=True)
+    assert written["household"] >= 40_000
+    stats = compute_stats(session, settings)
+    c = stats.counts
+    assert c["community"] >= 10 and c["grid"] >= 100 and c["building"] >= 2_000 and c["household"] >= 40_000
+    assert c["subdistrict"] >= 2 and c["compound"] > 0 and c["gate"] > 0
+    assert c["key_person"] > 0 and c["staff"] > 0 and c["checkpoint"] > 0 and c["service_point"] > 0
+    assert stats.nesting_violations == 0, stats.violations
+    per_grid = session.execute(text("SELECT min(households), max(households) FROM grid")).one()
+    assert settings.households_per_grid_min <= per_grid[0] and per_grid[1] <= settings.households_per_grid_max
+    elevated = session.execute(text(
+        "SELECT count(DISTINCT ra.community_id) FROM risk_assignment ra JOIN risk_class rc ON rc.id = ra.risk_class_id "
+        "WHERE rc.code IN ('medium', 'high') AND ra.valid_to IS NULL AND ra.community_id IS NOT NULL"
+    )).scalar_one()
+    assert 2 <= elevated <= 3
+
+
+def test_loading_twice_is_refused_without_replace(session, settings, now):
+    try:
+        load_demo(session, settings=settings, now=now, scale="small", seed=7)
+    except DemoAlreadyLoaded as exc:
+        assert exc.code == "demo_already_loaded"
+    else:
+        raise AssertionError("a second load must be refused")
+
+
+def _drift(session) -> tuple[int, int]:
+    buildings = session.execute(text(
+        "SELECT count(*) FROM building b LEFT JOIN (SELECT building_id, count(*) n, sum(residents) r "
+        "FROM household GROUP BY building_id) t ON t.building_id = b.id "
+        "WHERE b.households <> coalesce(t.n, 0) OR b.residents <> coalesce(t.r, 0)"
+    )).scalar_one()
+    grids = session.execute(text(
+        "SELECT count(*) FROM grid g LEFT JOIN (SELECT grid_id, sum(households) n, sum(residents) r "
+        "FROM building GROUP BY grid_id) t ON t.grid_id = g.id "
+        "WHERE g.households <> coalesce(t.n, 0) OR g.residents <> coalesce(t.r, 0)"
+    )).scalar_one()
+    return buildings, grids
+
+
+def test_totals_follow_every_change_of_households(session):
+    assert _drift(session) == (0, 0)
+    b1, b2 = session.execute(text(
+        "SELECT b1.id, b2.id FROM building b1 JOIN building b2 ON b1.grid_id <> b2.grid_id LIMIT 1"
+    )).one()
+    session.execute(text(
+        "INSERT INTO household (building_id, unit, room, residents, geom) "
+        "SELECT :b, '9单元', '9' || g, 3, ST_PointOnSurface(geom) FROM building, generate_series(1, 5) g WHERE id = :b"
+    ), {"b": b1})
+    session.execute(text("UPDATE household SET residents = residents + 1 WHERE building_id = :b"), {"b": b1})
+    session.execute(text(
+        "UPDATE household SET building_id = :b2 WHERE id IN (SELECT id FROM household WHERE building_id = :b LIMIT 2)"
+    ), {"b": b1, "b2": b2})
+    session.execute(text("DELETE FROM household WHERE id IN (SELECT id FROM household WHERE building_id = :b2 LIMIT 1)"),
+                    {"b2": b2})
+    session.execute(text("UPDATE building SET grid_id = (SELECT grid_id FROM building WHERE id = :b2) WHERE id = :b"),
+                    {"b": b1, "b2": b2})
+    assert _drift(session) == (0, 0)
