@@ -84,7 +84,6 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         for issue in exc.report.errors:
             field = f" [{issue.field}]" if issue.field else ""
             print(f"  row {issue.row}{field}: {issue.code}: {issue.message}", file=sys.stderr)
-        print("nothing was written", file=sys.stderr)
         return 2
     for issue in report.repairs:
         print(f"  repaired row {issue.row}: {issue.message}")
@@ -99,6 +98,45 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     with session_scope(settings.database_url) as session:
         n = export_layer(session, args.layer, Path(args.file))
     print(f"exported {n} rows of {args.layer} to {args.file}")
+    return 0
+
+
+def cmd_impact(args: argparse.Namespace, settings: Settings) -> int:
+    from gridmap.db.session import session_scope
+    from gridmap.io.area import read_area_file
+    from gridmap.services.impact import check_inside_district, compute_impact
+
+    area = read_area_file(
+        Path(args.area_file), max_bytes=settings.max_upload_bytes, max_vertices=settings.max_area_vertices,
+        gcj02=args.gcj02,
+    )
+    with session_scope(settings.database_url) as session:
+        check_inside_district(session, area)
+        impact = compute_impact(session, area, args.area_class, settings)
+        session.rollback()  # a preview writes nothing
+    data = impact.as_dict()
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        return 0
+    for key in ("buildings", "households", "residents", "gates", "checkpoints_needed", "duty_staff_needed",
+                "drop_zones_needed", "delivery_volunteers_needed", "case_buildings"):
+        print(f"{key:28s} {data[key]:>8}")
+    for code, n in sorted(data["key_persons"].items()):
+        print(f"  key_persons.{code:24s} {n:>6}")
+    print(f"grids: {', '.join(g['code'] for g in data['grids']) or '-'}")
+    for w in data["warnings"]:
+        print(f"WARNING {w['code']}: {w['message_zh']} / {w['message_en']}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from gridmap.db.session import session_scope
+    from gridmap.services.bench import bench_impact
+
+    with session_scope(settings.database_url) as session:
+        result = {"impact": bench_impact(session, settings, count=args.polygons, repeat=args.repeat)}
+        session.rollback()
+    print(json.dumps(result, ensure_ascii=False, indent=2))
     return 0
 
 
@@ -140,6 +178,19 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     exp.add_argument("layer")
     exp.add_argument("file")
     exp.set_defaults(func=cmd_export)
+
+    impact = sub.add_parser("impact", help="what an area would control: buildings, people, gates, staff, warnings")
+    impact.add_argument("area_file")
+    impact.add_argument("--class", dest="area_class", default="sealed",
+                        help="sealed (default), controlled, precaution, or a tier: high, medium, low")
+    impact.add_argument("--gcj02", action="store_true", help="the file's coordinates are GCJ-02")
+    impact.add_argument("--json", action="store_true")
+    impact.set_defaults(func=cmd_impact)
+
+    bench = sub.add_parser("bench", help="benchmarks that print figures (JSON)")
+    bench.add_argument("--polygons", type=int, default=50)
+    bench.add_argument("--repeat", type=int, default=3)
+    bench.set_defaults(func=cmd_bench)
 
     serve = sub.add_parser("serve", help="serve the web app")
     serve.add_argument("--host", default=settings.host)

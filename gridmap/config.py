@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # --- input limits -------------------------------------------------------------------------
     max_upload_bytes: int = 50 * 1024 * 1024
     max_polygon_vertices: int = 10_000
+    # A drawn controlled area: a commander draws tens of vertices; thousands mean a wrong file.
+    max_area_vertices: int = 2_000
     max_import_rows: int = 1_000_000
 
 

@@ -25,22 +25,27 @@ FIXED_NOW = datetime(2022, 11, 25, 9, 0, tzinfo=UTC)
 
 def _worker_url() -> str:
     base = make_url(get_settings().test_database_url)
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # A database per xdist worker and per run, so two runs on one machine never collide.
+    worker = f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
     return base.set(database=f"{base.database}_{worker}").render_as_string(hide_password=False)
 
 
-def _recreate_database(url: str) -> None:
-    target = make_url(url)
+def _admin_execute(*statements: str) -> None:
     template = make_url(get_settings().test_database_url)
     admin = create_engine(template.set(database="postgres"), poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+        for statement in statements:
+            conn.execute(text(statement))
     admin.dispose()
 
 
+def _recreate_database(url: str) -> None:
+    name = make_url(url).database
+    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+
+
 @pytest.fixture(scope="session")
-def database_url() -> str:
+def database_url() -> Iterator[str]:
     """A fresh, migrated database of this worker's own, with the small demo district loaded."""
     from gridmap.db.migrate import upgrade
     from gridmap.db.session import session_scope
@@ -51,7 +56,11 @@ def database_url() -> str:
     upgrade(url)
     with session_scope(url) as session:
         load_demo(session, scale="small", seed=7, now=FIXED_NOW, settings=Settings(database_url=url))
-    return url
+    yield url
+    from gridmap.db.session import get_engine
+
+    get_engine(url).dispose()
+    _admin_execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,8 @@ def get_engine(url: str | None = None) -> Engine:
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=5,
-        connect_args={"connect_timeout": 5},
+        # JIT compiles for 10 ms to save microseconds on our short spatial queries: off.
+        connect_args={"connect_timeout": 5, "options": "-c jit=off"},
     )
 
 

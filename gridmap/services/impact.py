@@ -74,99 +74,92 @@ def rules_from(settings: Settings) -> ImpactRules:
 
 _INSIDE_SQL = text(
     """
-    WITH area AS (SELECT ST_GeomFromEWKB(:wkb) AS g),
-    parts AS (SELECT ST_Subdivide(g, :maxv) AS g FROM area),
-    cand AS (SELECT DISTINCT b.id FROM building b JOIN parts p ON ST_Intersects(b.geom, p.g))
-    SELECT b.id, b.households, b.residents
-    FROM building b JOIN cand USING (id), area a
-    WHERE ST_CoveredBy(b.geom, a.g)
-       OR ST_Area(ST_Intersection(b.geom, a.g)) >= :share * ST_Area(b.geom)
+    WITH area AS MATERIALIZED (SELECT ST_GeomFromEWKB(:wkb) AS g),
+    cand AS MATERIALIZED (
+      SELECT DISTINCT ON (b.id) b.id, b.grid_id, b.geom, b.households, b.residents
+      FROM building b JOIN (SELECT ST_Subdivide(g, :maxv) AS g FROM area) p ON ST_Intersects(b.geom, p.g))
+    SELECT c.id, c.grid_id, c.households, c.residents
+    FROM cand c, area a
+    WHERE CASE WHEN ST_CoveredBy(c.geom, a.g) THEN true
+               ELSE ST_Area(ST_Intersection(c.geom, a.g)) >= :share * ST_Area(c.geom) END
     """
 )
 
+# Key persons by category and building: gives the counts by category and, from the categories
+# that count as cases, the buildings with cases, in one pass.
 _KEY_PERSONS_SQL = text(
     """
-    SELECT c.code, count(DISTINCT kp.id)
+    SELECT h.building_id, c.code, c.is_case, count(*) AS n
     FROM household h
     JOIN key_person kp ON kp.household_id = h.id
     JOIN key_person_category_link l ON l.key_person_id = kp.id
     JOIN key_person_category c ON c.id = l.category_id
     WHERE h.building_id = ANY(:ids)
-    GROUP BY c.code
+    GROUP BY h.building_id, c.code, c.is_case
     """
 )
 
-_CASES_SQL = text(
+# Gates near the area (checkpoint duty), compounds it cuts, and other live areas it overlaps.
+_SURROUNDINGS_SQL = text(
     """
-    SELECT count(*), coalesce(sum(b.households), 0) FROM building b
-    WHERE b.id = ANY(:ids) AND EXISTS (
-      SELECT 1 FROM household h
-      JOIN key_person kp ON kp.household_id = h.id
-      JOIN key_person_category_link l ON l.key_person_id = kp.id
-      JOIN key_person_category c ON c.id = l.category_id AND c.is_case
-      WHERE h.building_id = b.id)
-    """
-)
-
-_GATES_SQL = text(
-    """
-    WITH area AS (SELECT ST_Buffer(ST_GeomFromEWKB(:wkb)::geography, :dist)::geometry AS g),
+    WITH area AS MATERIALIZED (SELECT ST_GeomFromEWKB(:wkb) AS g),
+    near AS (  -- the box grown by the distance narrows by index; geography measures the rest
+      SELECT ST_Expand(g, :dist / (111320.0 * cos(radians(ST_Y(ST_Centroid(g))))), :dist / 110540.0) AS box
+      FROM area),
     gates AS (
-      SELECT ga.id, ga.is_open,
+      SELECT ga.is_open,
              EXISTS (SELECT 1 FROM checkpoint ck WHERE ck.gate_id = ga.id AND ck.active) AS staffed
-      FROM gate ga, area a WHERE ST_Intersects(ga.geom, a.g))
-    SELECT count(*), count(*) FILTER (WHERE is_open), count(*) FILTER (WHERE is_open AND staffed)
-    FROM gates
+      FROM gate ga, area a, near n
+      WHERE ga.geom && n.box
+        AND CASE WHEN ST_Intersects(ga.geom, a.g) THEN true
+                 ELSE ST_DWithin(ga.geom::geography, a.g::geography, :dist) END),
+    compounds AS (
+      SELECT ST_CoveredBy(c.geom, a.g) AS whole FROM compound c, area a
+      WHERE ST_Intersects(c.geom, a.g) AND ST_Relate(c.geom, a.g, '2********')),
+    overlapping AS (
+      SELECT ca.area_key, ca.version, ca.name, rc.code, rc.name_zh, rc.name_en
+      FROM controlled_area ca JOIN risk_class rc ON rc.id = ca.risk_class_id, area a
+      WHERE ca.ended_at IS NULL
+        AND ca.version = (SELECT max(v.version) FROM controlled_area v WHERE v.area_key = ca.area_key)
+        AND (CAST(:exclude_key AS integer) IS NULL OR ca.area_key <> CAST(:exclude_key AS integer))
+        AND ST_Intersects(ca.geom, a.g) AND ST_Relate(ca.geom, a.g, '2********'))
+    SELECT (SELECT count(*) FROM gates) AS gates,
+           (SELECT count(*) FROM gates WHERE is_open) AS open_gates,
+           (SELECT count(*) FROM gates WHERE is_open AND staffed) AS staffed,
+           (SELECT count(*) FROM compounds) AS compounds,
+           (SELECT count(*) FROM compounds WHERE NOT whole) AS compounds_cut,
+           (SELECT coalesce(json_agg(o ORDER BY o.area_key), '[]'::json) FROM overlapping o) AS overlaps
     """
 )
 
-_COMPOUNDS_SQL = text(
-    """
-    WITH area AS (SELECT ST_GeomFromEWKB(:wkb) AS g)
-    SELECT count(*), count(*) FILTER (WHERE NOT ST_CoveredBy(c.geom, a.g))
-    FROM compound c, area a
-    WHERE ST_Intersects(c.geom, a.g) AND ST_Relate(c.geom, a.g, '2********')
-    """
-)
-
+# Grids touched, their leaders, and their communities with the communities' total households.
 _GRIDS_SQL = text(
     """
-    SELECT g.id, g.code, g.name, g.community_id, count(b.id) AS buildings,
-           coalesce(sum(b.households), 0) AS households,
-           (SELECT s.name FROM staff s JOIN staff_assignment sa ON sa.staff_id = s.id
-            WHERE sa.grid_id = g.id AND s.role = 'grid_leader' ORDER BY s.id LIMIT 1) AS leader,
-           (SELECT s.phone FROM staff s JOIN staff_assignment sa ON sa.staff_id = s.id
-            WHERE sa.grid_id = g.id AND s.role = 'grid_leader' ORDER BY s.id LIMIT 1) AS leader_phone
-    FROM building b JOIN grid g ON g.id = b.grid_id
-    WHERE b.id = ANY(:ids)
-    GROUP BY g.id ORDER BY g.code
+    SELECT g.id, g.code, g.name, g.community_id, cm.name AS community_name,
+           (SELECT sum(g2.households) FROM grid g2 WHERE g2.community_id = g.community_id) AS community_households,
+           leader.name AS leader, leader.phone AS leader_phone
+    FROM grid g JOIN community cm ON cm.id = g.community_id
+    LEFT JOIN LATERAL (
+      SELECT s.name, s.phone FROM staff s JOIN staff_assignment sa ON sa.staff_id = s.id
+      WHERE sa.grid_id = g.id AND s.role = 'grid_leader' AND s.active ORDER BY s.id LIMIT 1) leader ON true
+    WHERE g.id = ANY(:grid_ids)
+    ORDER BY g.code
     """
 )
 
-_COMMUNITIES_SQL = text(
-    """
-    SELECT c.id, c.name, t.inside,
-           (SELECT coalesce(sum(g.households), 0) FROM grid g WHERE g.community_id = c.id) AS total
-    FROM (SELECT g.community_id, sum(b.households) AS inside
-          FROM building b JOIN grid g ON g.id = b.grid_id
-          WHERE b.id = ANY(:ids) GROUP BY g.community_id) t
-    JOIN community c ON c.id = t.community_id
-    ORDER BY c.code
-    """
-)
 
-_OVERLAPS_SQL = text(
-    """
-    WITH area AS (SELECT ST_GeomFromEWKB(:wkb) AS g)
-    SELECT ca.area_key, ca.version, ca.name, rc.code, rc.name_zh, rc.name_en
-    FROM controlled_area ca JOIN risk_class rc ON rc.id = ca.risk_class_id, area a
-    WHERE ca.ended_at IS NULL
-      AND ca.version = (SELECT max(v.version) FROM controlled_area v WHERE v.area_key = ca.area_key)
-      AND (CAST(:exclude_key AS integer) IS NULL OR ca.area_key <> CAST(:exclude_key AS integer))
-      AND ST_Intersects(ca.geom, a.g) AND ST_Relate(ca.geom, a.g, '2********')
-    ORDER BY ca.area_key
-    """
-)
+def check_inside_district(session: Session, area: BaseGeometry) -> None:
+    """Refuse an area that lies wholly outside the district (a wrong file, or lat/lon misread)."""
+    inside = session.execute(
+        text("SELECT EXISTS (SELECT 1 FROM district WHERE ST_Intersects(geom, ST_GeomFromEWKB(:wkb)))"),
+        {"wkb": to_ewkb(area)},
+    ).scalar_one()
+    if not inside:
+        b = area.bounds
+        raise ImpactError(
+            f"区域不在辖区内 / the area lies outside the district (bounds {b[0]:.5f},{b[1]:.5f} – {b[2]:.5f},{b[3]:.5f})",
+            code="outside_district",
+        )
 
 
 def to_ewkb(geom: BaseGeometry) -> bytes:
@@ -195,50 +188,69 @@ def compute_impact(
         _INSIDE_SQL, {"wkb": wkb, "maxv": SUBDIVIDE_VERTICES, "share": settings.building_inside_share}
     ).all()
     ids = [r.id for r in rows]
-    households = sum(r.households for r in rows)
-    residents = sum(r.residents for r in rows)
-    key_persons = dict(session.execute(_KEY_PERSONS_SQL, {"ids": ids}).all()) if ids else {}
-    case_buildings, case_households = session.execute(_CASES_SQL, {"ids": ids}).one() if ids else (0, 0)
-    gates, open_gates, staffed = session.execute(
-        _GATES_SQL, {"wkb": wkb, "dist": settings.gate_boundary_distance_m}
+    households_of = {r.id: r.households for r in rows}
+    key_persons: dict[str, int] = {}
+    case_building_ids: set[int] = set()
+    grid_rows = []
+    if ids:
+        for building_id, code, is_case, n in session.execute(_KEY_PERSONS_SQL, {"ids": ids}):
+            key_persons[code] = key_persons.get(code, 0) + n
+            if is_case:
+                case_building_ids.add(building_id)
+        grid_rows = session.execute(_GRIDS_SQL, {"grid_ids": sorted({r.grid_id for r in rows})}).all()
+    around = session.execute(
+        _SURROUNDINGS_SQL,
+        {"wkb": wkb, "dist": settings.gate_boundary_distance_m, "exclude_key": exclude_area_key},
     ).one()
-    compounds, compounds_cut = session.execute(_COMPOUNDS_SQL, {"wkb": wkb}).one()
-    grids = [dict(r._mapping) for r in session.execute(_GRIDS_SQL, {"ids": ids})] if ids else []
-    community_rows = session.execute(_COMMUNITIES_SQL, {"ids": ids}).all() if ids else []
-    shares = [CommunityShare(r.id, r.name, int(r.inside), int(r.total)) for r in community_rows]
-    overlaps = [
-        dict(r._mapping) for r in session.execute(_OVERLAPS_SQL, {"wkb": wkb, "exclude_key": exclude_area_key})
+
+    households = sum(households_of.values())
+    residents = sum(r.residents for r in rows)
+    case_households = sum(households_of[b] for b in case_building_ids)
+    inside_by_grid: dict[int, tuple[int, int]] = {}
+    for r in rows:
+        n, hh = inside_by_grid.get(r.grid_id, (0, 0))
+        inside_by_grid[r.grid_id] = (n + 1, hh + r.households)
+    grids = [
+        {"id": g.id, "code": g.code, "name": g.name, "community_id": g.community_id,
+         "buildings": inside_by_grid[g.id][0], "households": inside_by_grid[g.id][1],
+         "leader": g.leader, "leader_phone": g.leader_phone}
+        for g in grid_rows
     ]
+    shares: dict[int, CommunityShare] = {}
+    for g in grid_rows:
+        prev = shares.get(g.community_id)
+        inside = (prev.households_inside if prev else 0) + inside_by_grid[g.id][1]
+        shares[g.community_id] = CommunityShare(g.community_id, g.community_name, inside, int(g.community_households))
 
     rules = rules_from(settings)
-    needs = needs_for(area_class, households, int(open_gates), int(staffed), rules)
+    needs = needs_for(area_class, households, int(around.open_gates), int(around.staffed), rules)
     warnings = proportionality_warnings(
-        area_class, households, int(case_households), int(case_buildings), shares, rules
+        area_class, households, case_households, len(case_building_ids), list(shares.values()), rules
     )
     return Impact(
         area_class=area_class,
         buildings=len(ids),
         households=int(households),
         residents=int(residents),
-        key_persons=key_persons,
-        compounds=int(compounds),
-        compounds_cut=int(compounds_cut),
-        gates=int(gates),
-        open_gates=int(open_gates),
-        existing_checkpoints=int(staffed),
+        key_persons=dict(sorted(key_persons.items())),
+        compounds=int(around.compounds),
+        compounds_cut=int(around.compounds_cut),
+        gates=int(around.gates),
+        open_gates=int(around.open_gates),
+        existing_checkpoints=int(around.staffed),
         checkpoints_needed=needs.checkpoints_needed,
         duty_staff_needed=needs.duty_staff_needed,
         drop_zones_needed=needs.drop_zones_needed,
         delivery_volunteers_needed=needs.delivery_volunteers_needed,
-        case_buildings=int(case_buildings),
-        case_households=int(case_households),
+        case_buildings=len(case_building_ids),
+        case_households=case_households,
         grids=grids,
         communities=[
             {"id": s.community_id, "name": s.name, "households_inside": s.households_inside,
              "households_total": s.households_total, "share": round(s.share, 4)}
-            for s in shares
+            for s in shares.values()
         ],
-        overlaps=overlaps,
+        overlaps=list(around.overlaps),
         warnings=[w.as_dict() for w in warnings],
         building_ids=ids,
     )

@@ -16,8 +16,8 @@ from gridmap.services.areas import (
     compare_versions,
     create_area,
     get_version,
-    list_versions,
     lift,
+    list_versions,
     revert,
     save_version,
 )
