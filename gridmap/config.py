@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     tile_url: str = ""
     tile_attribution: str = ""
     default_language: str = "zh"
+    # Local time of the command room: shift slots, report dates and deadlines are local.
+    timezone: str = "Asia/Shanghai"
     metric_crs: str = Field(
         "EPSG:32648",
         description="Metric CRS for lengths and areas (UTM 48N covers Chongqing).",
