@@ -1,0 +1,233 @@
+/*
+ * Styling of the command map's layers, used by dash-leaflet through {"variable": "gridmap.<fn>"}.
+ *
+ * Every GeoJSON layer passes a `hideout` of the form
+ *   {layer: "grid", t: {households: "户", ...}, riskNames: {"tier:high": "高风险", ...},
+ *    kindNames: {testing_point: "便民核酸检测点", ...}}
+ * so one set of functions serves all layers. Risk colours come from each feature's properties
+ * (the risk_class table), never from this file; symbol colours live in gridmap.css.
+ * Nothing here loads anything from the network: icons are CSS shapes in L.divIcon.
+ */
+window.gridmap = (function () {
+    "use strict";
+
+    var NEUTRAL = "#78909c";
+
+    function esc(value) {
+        return String(value === null || value === undefined ? "" : value)
+            .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+    }
+
+    function hideoutOf(context) {
+        return (context && context.hideout) || {};
+    }
+
+    function label(h, key) {
+        return (h.t && h.t[key]) || key;
+    }
+
+    function riskName(p, h) {
+        var key = (p.risk_scheme || "tier") + ":" + (p.risk || "");
+        return (h.riskNames && (h.riskNames[key] || h.riskNames["area:" + p.risk] ||
+            h.riskNames["tier:" + p.risk])) || p.risk_name || "";
+    }
+
+    function num(n) {
+        return (n === null || n === undefined) ? "—" : Number(n).toLocaleString();
+    }
+
+    // --- polygon styles ------------------------------------------------------------------------
+
+    var STYLES = {
+        district: function () {
+            return {color: "#263238", weight: 3, opacity: 0.85, fill: false, className: "gm-district"};
+        },
+        subdistrict: function () {
+            return {color: "#455a64", weight: 2, opacity: 0.8, fill: false, dashArray: "6 4",
+                    className: "gm-subdistrict"};
+        },
+        community: function (p) {
+            // Elevated communities must stand out at district scale.
+            var sev = p.severity || 0;
+            return {color: "#37474f", weight: 2, opacity: 0.9, fillColor: p.color || NEUTRAL,
+                    fillOpacity: sev >= 3 ? 0.4 : (sev === 2 ? 0.32 : 0.12), className: "gm-community"};
+        },
+        grid: function (p) {
+            var own = p.risk_inherited === false;
+            // A grid with a class of its own (e.g. a sealed area) stands out; the others only
+            // draw their outline, the community below already carries the colour.
+            return {color: own ? (p.color || NEUTRAL) : "#546e7a", weight: own ? 2.5 : 1,
+                    opacity: 0.95, dashArray: own ? null : "4 3",
+                    fillColor: p.color || NEUTRAL, fillOpacity: own ? 0.45 : 0.02,
+                    className: "gm-grid" + (own ? " gm-grid-own" : "")};
+        },
+        building: function (p) {
+            return {color: "#37474f", weight: 0.5, opacity: 0.7, fillColor: p.color || NEUTRAL,
+                    fillOpacity: (p.severity || 1) > 1 ? 0.85 : 0.55, className: "gm-building"};
+        },
+        compound: function () {
+            return {color: "#6d4c41", weight: 1.2, opacity: 0.9, dashArray: "3 3", fillColor: "#6d4c41",
+                    fillOpacity: 0.03, className: "gm-compound"};
+        },
+        controlled_area: function (p) {
+            return {color: p.color || NEUTRAL, weight: 3, opacity: 1, dashArray: "10 6",
+                    fillColor: p.color || NEUTRAL, fillOpacity: 0.22, className: "gm-controlled"};
+        },
+        service_point: function (p) {
+            // Only delivery zones are polygons; their colour comes from the CSS class.
+            return {weight: 2, opacity: 1, dashArray: "4 3", fillOpacity: 0.25,
+                    className: "gm-sp-zone gm-sp-zone-" + (p.kind || "other")};
+        }
+    };
+
+    function style(feature, context) {
+        var h = hideoutOf(context);
+        var fn = STYLES[h.layer];
+        return fn ? fn(feature.properties || {}, h) : {color: NEUTRAL, weight: 1};
+    }
+
+    // --- point symbols -------------------------------------------------------------------------
+
+    function icon(className, size, html) {
+        return L.divIcon({className: "gm-icon " + className, iconSize: [size, size],
+                          iconAnchor: [size / 2, size / 2], html: html || ""});
+    }
+
+    function keyHouseholdClass(p) {
+        return p["case"] ? "gm-kh-case" : (p.vulnerable ? "gm-kh-vulnerable" : "gm-kh-other");
+    }
+
+    function pointToLayer(feature, latlng, context) {
+        var h = hideoutOf(context);
+        var p = feature.properties || {};
+        var opts = {keyboard: false, riseOnHover: true};
+        if (h.layer === "checkpoint") {
+            opts.icon = icon("gm-cp" + (p.active === false ? " gm-cp-off" : ""), 18, '<div class="gm-cp-shape"></div>');
+        } else if (h.layer === "service_point") {
+            opts.icon = icon("gm-sp gm-sp-" + esc(p.kind), 22, '<div class="gm-sp-shape"></div>');
+        } else if (h.layer === "gate") {
+            opts.icon = icon("gm-gate " + (p.is_open ? "gm-gate-open" : "gm-gate-closed"), 10,
+                             '<div class="gm-gate-shape"></div>');
+        } else if (h.layer === "key_household") {
+            opts.icon = icon("gm-kh " + keyHouseholdClass(p), 12, '<div class="gm-kh-shape"></div>');
+        } else {
+            return L.circleMarker(latlng, {radius: 5, color: NEUTRAL});
+        }
+        return L.marker(latlng, opts);
+    }
+
+    // Clusters of key households: a neutral badge, so its colour is never read as a risk class.
+    function clusterToLayer(feature, latlng) {
+        var n = feature.properties.point_count;
+        var size = n < 10 ? 22 : (n < 100 ? 28 : 34);
+        return L.marker(latlng, {
+            icon: icon("gm-cluster", size, '<div class="gm-cluster-shape"><span>' +
+                       esc(feature.properties.point_count_abbreviated) + "</span></div>")
+        });
+    }
+
+    // --- tooltips --------------------------------------------------------------------------------
+
+    function riskLine(p, h) {
+        if (!p.risk) { return ""; }
+        return '<div class="gm-tt-risk"><i style="background:' + esc(p.color || NEUTRAL) + '"></i>' +
+            esc(riskName(p, h)) + "</div>";
+    }
+
+    function people(p, h) {
+        return '<div class="gm-tt-sub">' + num(p.households) + " " + esc(label(h, "households")) +
+            " · " + num(p.residents) + " " + esc(label(h, "residents")) + "</div>";
+    }
+
+    var TOOLTIPS = {
+        subdistrict: function (p) { return "<b>" + esc(p.name) + "</b>"; },
+        community: function (p, h) { return "<b>" + esc(p.name) + "</b>" + riskLine(p, h) + people(p, h); },
+        grid: function (p, h) {
+            return "<b>" + esc(p.name) + "</b> <span class=\"gm-tt-muted\">" + esc(p.community) + "</span>" +
+                riskLine(p, h) + people(p, h);
+        },
+        building: function (p, h) { return "<b>" + esc(p.name) + "</b>" + people(p, h); },
+        compound: function (p) { return "<b>" + esc(p.name) + "</b>"; },
+        gate: function (p, h) {
+            return "<b>" + esc(p.name) + "</b><div class=\"gm-tt-sub\">" +
+                esc(label(h, p.is_open ? "open" : "closed")) +
+                (p.checkpoint ? " · " + esc(label(h, "checkpoint")) : "") + "</div>";
+        },
+        checkpoint: function (p, h) {
+            return "<b>" + esc(p.name) + "</b><div class=\"gm-tt-sub\">" + num(p.shifts_per_day) + " " +
+                esc(label(h, "shifts")) + " · " + num(p.staff_per_shift) + " " + esc(label(h, "staff")) + "</div>";
+        },
+        service_point: function (p, h) {
+            var kind = (h.kindNames && h.kindNames[p.kind]) || p.kind;
+            var extra = [];
+            if (p.capacity !== null && p.capacity !== undefined) {
+                extra.push(esc(label(h, "capacity")) + " " + num(p.capacity));
+            }
+            if (p.hours) { extra.push(esc(p.hours)); }
+            return "<b>" + esc(p.name) + "</b><div class=\"gm-tt-sub\">" + esc(kind) + "</div>" +
+                (extra.length ? "<div class=\"gm-tt-sub\">" + extra.join(" · ") + "</div>" : "");
+        },
+        // Counts only: a key household's tooltip never names anyone.
+        key_household: function (p, h) {
+            return "<b>" + esc(p.name) + "</b><div class=\"gm-tt-sub\">" + num(p.persons) + " " +
+                esc(label(h, "persons")) + "</div>";
+        },
+        controlled_area: function (p, h) {
+            return "<b>" + esc(p.name || p.code) + "</b>" + riskLine(p, h) +
+                "<div class=\"gm-tt-sub\">" + esc(label(h, "version")) + " " + num(p.version) + "</div>";
+        }
+    };
+
+    // Far out the point symbols shrink (gridmap.css: .gm-zoom-far, and further at whole-district
+    // scale .gm-zoom-district) so the risk picture stays legible.
+    var FAR_ZOOM = 15;
+    var DISTRICT_ZOOM = 14;
+
+    function watchZoom(map) {
+        if (!map || map._gmZoomWatched) { return; }
+        map._gmZoomWatched = true;
+        var toggle = function (className, on) {
+            (on ? L.DomUtil.addClass : L.DomUtil.removeClass)(map.getContainer(), className);
+        };
+        var sync = function () {
+            toggle("gm-zoom-far", map.getZoom() < FAR_ZOOM);
+            toggle("gm-zoom-district", map.getZoom() < DISTRICT_ZOOM);
+        };
+        map.on("zoomend", sync);
+        sync();
+    }
+
+    var selected = null;
+
+    function select(layer) {
+        var old = selected && selected.getElement && selected.getElement();
+        if (old) { L.DomUtil.removeClass(old, "gm-selected"); }
+        selected = layer;
+        var el = layer.getElement && layer.getElement();
+        if (el) { L.DomUtil.addClass(el, "gm-selected"); }
+        if (layer.bringToFront) { layer.bringToFront(); }
+    }
+
+    function onEachFeature(feature, layer, context) {
+        var h = hideoutOf(context);
+        var p = feature.properties || {};
+        layer.once("add", function () { watchZoom(layer._map); });
+        if (p.cluster) { return; }
+        var tip = TOOLTIPS[h.layer];
+        if (tip) {
+            var isPoint = feature.geometry && feature.geometry.type === "Point";
+            layer.bindTooltip(tip(p, h), {
+                sticky: !isPoint, direction: isPoint ? "top" : "auto", className: "gm-tooltip",
+                offset: isPoint ? [0, -8] : [12, 0], opacity: 0.96
+            });
+        }
+        layer.on("click", function () { select(layer); });
+    }
+
+    return {
+        style: style,
+        pointToLayer: pointToLayer,
+        clusterToLayer: clusterToLayer,
+        onEachFeature: onEachFeature
+    };
+}());

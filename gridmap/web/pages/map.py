@@ -1,0 +1,247 @@
+"""The command map (path "/"): the whole district with its risk classes, checkpoints, services and
+key households; click a feature to see its facts in the side panel.
+
+Layer data is not in the layout: each dl.GeoJSON loads ``/api/layers/<layer>.geojson`` itself
+(web/routes.py). Styling is done in the browser by assets/gridmap.js, driven by each layer's
+``hideout``; a language switch only changes hideouts, legend and panel, never refetches a layer.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import dash
+import dash_leaflet as dl
+from dash import ALL, Input, Output, State, ctx, dcc, html
+from dash.exceptions import PreventUpdate
+
+from gridmap.db.session import DatabaseUnavailable, session_scope
+from gridmap.domain.errors import NotFound
+from gridmap.services import layers
+from gridmap.web import components, ids
+from gridmap.web.context import current_settings
+from gridmap.web.i18n import both, js_labels, normalise, t
+
+dash.register_page(
+    __name__,
+    path="/",
+    name="Command map",
+    title="网格化防控指挥图 · Grid Command Map",
+    nav_key="nav.map",
+    order=0,
+)
+
+
+# Dash executes page modules before putting them in sys.modules, so no @dataclass here.
+class MapLayer(NamedTuple):
+    name: str  # a layer of services.layers
+    checked: bool  # shown when the page opens
+    interactive: bool = True
+    cluster: bool = False
+
+
+# Bottom to top, as listed in the layer switcher. ~2,500 buildings draw fast enough to start on.
+MAP_LAYERS: tuple[MapLayer, ...] = (
+    MapLayer("district", True, interactive=False),
+    MapLayer("subdistrict", False),
+    MapLayer("community", True),
+    MapLayer("grid", True),
+    MapLayer("controlled_area", True),
+    MapLayer("compound", False),
+    MapLayer("building", True),
+    MapLayer("service_point", True),
+    MapLayer("gate", False),
+    MapLayer("checkpoint", True),
+    MapLayer("key_household", True, cluster=True),
+)
+CLICKABLE = tuple(m for m in MAP_LAYERS if m.interactive)
+_BY_ID = {ids.map_layer(m.name): m.name for m in CLICKABLE}
+
+# Polygon layers get a pane each (z-order in gridmap.css); markers use Leaflet's marker pane.
+_PANED = {"district", "subdistrict", "community", "grid", "controlled_area", "compound", "building", "service_point"}
+
+_FN = "gridmap."
+
+
+def _hideout(layer: str, lang: str, risk_classes: list[dict]) -> dict:
+    return {
+        "layer": layer,
+        "t": js_labels(lang),
+        "riskNames": {f"{r['scheme']}:{r['code']}": r["name"] for r in risk_classes},
+        "kindNames": {k["code"]: k["name"] for k in layers.service_kinds(lang)},
+    }
+
+
+def _geojson(m: MapLayer, lang: str, risk_classes: list[dict]) -> dl.GeoJSON:
+    props: dict = {
+        "id": ids.map_layer(m.name),
+        "url": dash.get_relative_path(f"/api/layers/{m.name}.geojson"),
+        "style": {"variable": _FN + "style"},
+        "pointToLayer": {"variable": _FN + "pointToLayer"},
+        "onEachFeature": {"variable": _FN + "onEachFeature"},
+        "hideout": _hideout(m.name, lang, risk_classes),
+        "interactive": m.interactive,
+        "bubblingMouseEvents": False,
+    }
+    if m.cluster:
+        props.update(
+            cluster=True,
+            clusterToLayer={"variable": _FN + "clusterToLayer"},
+            zoomToBoundsOnClick=True,
+            spiderfyOnMaxZoom=True,
+            superClusterOptions={"radius": 80, "maxZoom": 16, "minPoints": 3},
+        )
+    return dl.GeoJSON(**props)
+
+
+def _overlay(m: MapLayer, lang: str, risk_classes: list[dict]) -> dl.Overlay:
+    layer = _geojson(m, lang, risk_classes)
+    if m.name in _PANED:
+        layer = dl.Pane(layer, name=f"gm-{m.name}", className=f"gm-pane-{m.name}")
+    # Leaflet draws the switcher's names as HTML, out of Dash's reach: carry both languages and
+    # let the root's lang-xx class show one.
+    return dl.Overlay(layer, name=both(f"layer.{m.name}"), checked=m.checked)
+
+
+def _map(settings, bounds: list[list[float]], lang: str, risk_classes: list[dict]) -> dl.MapContainer:
+    children: list = []
+    if settings.tile_url:
+        children.append(dl.TileLayer(url=settings.tile_url, attribution=settings.tile_attribution, maxZoom=19))
+    children.append(
+        dl.LayersControl(
+            [_overlay(m, lang, risk_classes) for m in MAP_LAYERS],
+            id=ids.MAP_LAYERS_CONTROL,
+            position="topright",
+            collapsed=True,  # unfolded by CSS on wide screens
+        )
+    )
+    children.append(dl.ScaleControl(position="bottomright", imperial=False))
+    return dl.MapContainer(
+        children,
+        id=ids.MAP,
+        bounds=bounds,
+        # dash-leaflet's viewport tracking fails when the view is set by bounds alone (it reads
+        # `center`); a center would override the bounds, so the tracking is off.
+        trackViewport=False,
+        boundsOptions={"paddingTopLeft": [12, 12], "paddingBottomRight": [100, 12]},
+        zoomSnap=0.25,
+        minZoom=9,
+        maxZoom=19,
+        className="gm-map",
+        attributionControl=bool(settings.tile_url),
+    )
+
+
+def layout(**_query) -> html.Div:
+    settings = current_settings()
+    lang = normalise(settings.default_language)
+    try:
+        with session_scope(settings.database_url) as session:
+            bounds = layers.district_bounds(session)
+            risk_classes = layers.risk_legend(session, lang)
+    except DatabaseUnavailable as exc:
+        return html.Div([html.B(t("error.db", lang)), html.Div(str(exc))], id=ids.MAP_ERROR, className="gm-error")
+    if bounds is None:
+        return html.Div(t("error.empty", lang), id=ids.MAP_ERROR, className="gm-error")
+
+    return html.Div(
+        className="gm-map-page",
+        children=[
+            html.Div(
+                className="gm-map-wrap",
+                children=[
+                    _map(settings, bounds, lang, risk_classes),
+                    html.Details(
+                        [
+                            html.Summary(t("legend.title", lang), id=f"{ids.MAP_LEGEND}-summary"),
+                            html.Div(
+                                components.legend_body(risk_classes, layers.service_kinds(lang), lang),
+                                id=ids.MAP_LEGEND,
+                                className="gm-legend-body",
+                            ),
+                        ],
+                        open=True,
+                        id=ids.MAP_LEGEND_BOX,
+                        className="gm-legend",
+                    ),
+                ],
+            ),
+            html.Aside(components.empty_panel(lang), id=ids.MAP_PANEL, className="gm-panel"),
+            dcc.Store(id=ids.MAP_SELECTED, storage_type="memory"),
+        ],
+    )
+
+
+# --- callbacks: read inputs, call one service, format the output ------------------------------------
+
+# On a small screen (a 1024 x 768 tablet) the legend starts folded (the layer switcher too:
+# it is created collapsed and gridmap.css unfolds it on wide screens).
+dash.clientside_callback(
+    "function(_id) { return window.innerWidth >= 1200; }",
+    Output(ids.MAP_LEGEND_BOX, "open"),
+    Input(ids.MAP_LEGEND_BOX, "id"),
+)
+
+
+
+@dash.callback(
+    Output(ids.MAP_SELECTED, "data"),
+    Input({"type": ids.OPEN_FEATURE, "layer": ALL, "id": ALL}, "n_clicks"),
+    [Input(ids.map_layer(m.name), "clickData") for m in CLICKABLE],
+    prevent_initial_call=True,
+)
+def select_feature(_links, *_clicks):
+    trigger = ctx.triggered_id
+    if isinstance(trigger, dict):  # a link in the panel (fires on creation too, with no click)
+        if not ctx.triggered[0]["value"]:
+            raise PreventUpdate
+        return {"layer": trigger["layer"], "id": trigger["id"]}
+    feature = ctx.triggered[0]["value"] if ctx.triggered else None
+    layer = _BY_ID.get(trigger)
+    if not feature or layer is None or (feature.get("properties") or {}).get("cluster"):
+        raise PreventUpdate  # a cluster click only zooms
+    fid = feature.get("id", (feature.get("properties") or {}).get("id"))
+    if fid is None:
+        raise PreventUpdate
+    return {"layer": layer, "id": fid}
+
+
+@dash.callback(
+    Output(ids.MAP_PANEL, "children"),
+    Input(ids.MAP_SELECTED, "data"),
+    Input(ids.LANG_STORE, "data"),
+)
+def show_details(selected: dict | None, lang: str | None):
+    lang = normalise(lang)
+    settings = current_settings()
+    try:
+        with session_scope(settings.database_url) as session:
+            if not selected:
+                return components.overview_panel(layers.overview(session, lang), lang)
+            details = layers.feature_details(session, selected["layer"], selected["id"], lang)
+    except NotFound:
+        return components.message_panel(t("error.not_found", lang))
+    except DatabaseUnavailable as exc:
+        return components.message_panel(f"{t('error.db', lang)} {exc}")
+    return components.details_panel(details, lang)
+
+
+@dash.callback(
+    Output(ids.MAP_LEGEND, "children"),
+    Output(f"{ids.MAP_LEGEND}-summary", "children"),
+    [Output(ids.map_layer(m.name), "hideout") for m in MAP_LAYERS],
+    Input(ids.LANG_STORE, "data"),
+    State(ids.map_layer(MAP_LAYERS[0].name), "hideout"),
+)
+def translate_map(lang: str | None, current_hideout: dict | None):
+    lang = normalise(lang)
+    if current_hideout and current_hideout.get("t") == js_labels(lang):
+        raise PreventUpdate  # already in this language: keep the layers as drawn
+    settings = current_settings()
+    try:
+        with session_scope(settings.database_url) as session:
+            risk_classes = layers.risk_legend(session, lang)
+    except DatabaseUnavailable:
+        raise PreventUpdate from None
+    legend = components.legend_body(risk_classes, layers.service_kinds(lang), lang)
+    return legend, t("legend.title", lang), *[_hideout(m.name, lang, risk_classes) for m in MAP_LAYERS]

@@ -1,0 +1,129 @@
+"""Browser-test fixtures: the app served on 127.0.0.1 against the fixture database, and a headless
+Debian chromium driven by Selenium.
+
+Chromium is started so that it cannot reach anything but this machine: no background networking,
+no component updates, every host name except 127.0.0.1 unresolvable, and Selenium is handed the
+Debian chromedriver so Selenium Manager never downloads one. ``requested_urls`` reads the
+browser's network log, so a test can assert that no request left 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from gridmap.config import Settings
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+WINDOW = (1600, 1000)
+
+
+class LiveServer:
+    """The Dash app served by werkzeug in a background thread."""
+
+    def __init__(self, settings: Settings):
+        from gridmap.web import create_app
+
+        self.app = create_app(settings)
+        self._server = make_server("127.0.0.1", 0, self.app.server, threaded=True)
+        self.port = self._server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="gridmap-live-server", daemon=True)
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str) -> Iterator[LiveServer]:
+    server = LiveServer(Settings(database_url=database_url, tile_url="")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def chromium_options(user_data_dir: str):
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-default-apps",
+        "--disable-extensions",
+        "--metrics-recording-only",
+        # Nothing but this machine resolves: a stray CDN request fails fast instead of hanging.
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        f"--user-data-dir={user_data_dir}",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        "--lang=zh-CN",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    return options
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator:
+    """One headless chromium for the whole run (starting one costs seconds)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="gridmap-chromium-")
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=chromium_options(profile))
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def browser(chromium, live_server: LiveServer) -> Iterator:
+    """The shared chromium, with storage (the language choice) and logs cleared after each test."""
+    chromium.get_log("performance")  # drop what earlier tests left
+    yield chromium
+    # The page may be gone; a fresh one needs no clearing.
+    with contextlib.suppress(Exception):
+        chromium.execute_script("window.localStorage.clear(); window.sessionStorage.clear();")
+
+
+def requested_urls(driver) -> list[str]:
+    """Every URL the browser requested since the log was last read."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,153 @@
+"""The command map in a real browser: layers drawn, language switch, click a grid, side panel."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlparse
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import text
+
+from gridmap.web import ids
+from tests.web.conftest import requested_urls
+
+pytestmark = pytest.mark.browser
+
+GRID_PATHS = ".gm-pane-grid path.leaflet-interactive.gm-grid"
+
+# A point inside a grid polygon where the grid itself is the topmost element (not a building,
+# a marker or a cluster drawn above it): the middle of the longest run of such points.
+FIND_CLICKABLE_GRID = """
+const paths = Array.from(document.querySelectorAll(arguments[0]));
+for (const path of paths) {
+    const box = path.getBoundingClientRect();
+    if (box.width < 30 || box.height < 30) continue;
+    for (let fy = 0.3; fy <= 0.7; fy += 0.1) {
+        for (let fx = 0.3; fx <= 0.7; fx += 0.05) {
+            const x = Math.round(box.left + fx * box.width), y = Math.round(box.top + fy * box.height);
+            if (document.elementFromPoint(x, y) === path) return [x, y];
+        }
+    }
+}
+return null;
+"""
+
+
+def _wait(driver, seconds: float = 30) -> WebDriverWait:
+    return WebDriverWait(driver, seconds, poll_frequency=0.2)
+
+
+def _grid_facts(engine, name: str) -> dict:
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT g.id, g.households, g.residents, "
+                "(SELECT s.name FROM staff s JOIN staff_assignment a ON a.staff_id = s.id "
+                " WHERE a.grid_id = g.id AND s.role = 'grid_leader' ORDER BY s.id LIMIT 1) AS leader, "
+                "(SELECT s.phone FROM staff s JOIN staff_assignment a ON a.staff_id = s.id "
+                " WHERE a.grid_id = g.id AND s.role = 'grid_leader' ORDER BY s.id LIMIT 1) AS phone "
+                "FROM grid g WHERE g.name = :n"
+            ),
+            {"n": name},
+        ).mappings().one()
+    return dict(row)
+
+
+def test_command_map(browser, live_server, engine, artifacts_dir):
+    with engine.connect() as conn:
+        grids = conn.execute(text("SELECT count(*) FROM grid")).scalar_one()
+    assert grids > 0
+
+    started = time.monotonic()
+    browser.get(live_server.url + "/")
+    # The grid layer is drawn: one SVG path per grid, with the class the style function gives it.
+    _wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, GRID_PATHS)) >= grids)
+    drawn_s = time.monotonic() - started
+    _wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".gm-pane-building path.gm-building"))
+    _wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".gm-cp"))  # checkpoints drawn
+    print(f"grid layer drawn {drawn_s:.2f}s after navigation")
+
+    # Chinese by default.
+    title = browser.find_element(By.ID, ids.HEADER_TITLE)
+    assert title.text == "网格化防控指挥图"
+    assert "演示数据均为虚构" in browser.find_element(By.ID, ids.HEADER_NOTE).text
+    assert "网格" in browser.find_element(By.CSS_SELECTOR, ".leaflet-control-layers").text
+    # The overview stands in the panel until something is clicked.
+    _wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.MAP_PANEL} .gm-card-overview"))
+
+    # English on the switch: header, layer switcher and legend follow.
+    browser.find_element(By.ID, ids.LANG_EN).click()
+    _wait(browser).until(ec.text_to_be_present_in_element((By.ID, ids.HEADER_TITLE), "Grid Command Map"))
+    _wait(browser).until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".leaflet-control-layers"), "Grids"))
+    _wait(browser).until(ec.text_to_be_present_in_element((By.ID, ids.MAP_LEGEND), "High risk"))
+    assert "synthetic" in browser.find_element(By.ID, ids.HEADER_NOTE).text
+    # The switch re-styles the layers from the browser's copy: still every grid drawn.
+    _wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, GRID_PATHS)) >= grids)
+
+    # Click a grid where nothing else is drawn above it.
+    point = _wait(browser).until(lambda d: d.execute_script(FIND_CLICKABLE_GRID, GRID_PATHS))
+    actions = ActionBuilder(browser)
+    actions.pointer_action.move_to_location(*point).click()
+    actions.perform()
+
+    panel = _wait(browser).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.MAP_PANEL} .gm-card-grid"))
+    )
+    name = panel.find_element(By.CSS_SELECTOR, ".gm-card-title").text
+    facts = _grid_facts(engine, name)
+    panel_text = panel.text
+    assert "Households" in panel_text and "Grid leader" in panel_text
+    assert f"{facts['households']:,}" in panel_text
+    assert f"{facts['residents']:,}" in panel_text
+    assert facts["leader"] and facts["leader"] in panel_text
+    assert facts["phone"] in panel_text
+    # The clicked grid is highlighted on the map.
+    assert browser.find_elements(By.CSS_SELECTOR, ".gm-pane-grid path.gm-selected")
+
+    ActionChains(browser).move_by_offset(0, 0).perform()
+    browser.save_screenshot(str(artifacts_dir / "map.png"))
+
+    # Back to Chinese: the open panel follows.
+    browser.find_element(By.ID, ids.LANG_ZH).click()
+    _wait(browser).until(ec.text_to_be_present_in_element((By.ID, ids.HEADER_TITLE), "网格化防控指挥图"))
+    _wait(browser).until(ec.text_to_be_present_in_element((By.ID, ids.MAP_PANEL), "网格员"))
+
+    # The grid's community opens from the panel (grids cover it on the map), with its risk history.
+    browser.find_element(By.CSS_SELECTOR, f"#{ids.MAP_PANEL} .gm-card-head .gm-link").click()
+    community = _wait(browser).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.MAP_PANEL} .gm-card-community"))
+    )
+    assert "定级记录" in community.text and "防控措施" in community.text
+
+    # Nothing was fetched from anywhere but this server (no CDN, no tiles, no fonts).
+    hosts = {urlparse(u).hostname for u in requested_urls(browser) if u.startswith("http")}
+    assert hosts <= {"127.0.0.1"}, hosts
+
+
+def test_layer_routes_and_health(browser, live_server):
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(live_server.url + "/healthz") as resp:
+        assert resp.status == 200 and json.load(resp) == {"ok": True, "db": True}
+    req = urllib.request.Request(live_server.url + "/api/layers/grid.geojson", headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req) as resp:
+        assert resp.headers["Content-Encoding"] == "gzip"
+        assert "max-age" in resp.headers["Cache-Control"]
+        etag = resp.headers["ETag"]
+    req = urllib.request.Request(live_server.url + "/api/layers/grid.geojson", headers={"If-None-Match": etag})
+    try:
+        urllib.request.urlopen(req)
+        raise AssertionError("expected 304 Not Modified")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 304
+    try:
+        urllib.request.urlopen(live_server.url + "/api/layers/household.geojson")
+        raise AssertionError("households are not a map layer")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404
