@@ -200,12 +200,12 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
     from sqlalchemy.exc import OperationalError
 
     from gridmap.db.session import DatabaseUnavailable
 
-    settings = get_settings()
+    settings = settings or get_settings()
     args = build_parser(settings).parse_args(argv)
     try:
         return args.func(args, settings)
