@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 
 DB_NAME="${1:-gridmap}"
 PGHOST=127.0.0.1
-PGPORT=5432
+PGPORT="${GRIDMAP_PGPORT:-5432}"
 PG_MAJOR=15
+CLUSTER="${GRIDMAP_PG_CLUSTER:-main}"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
@@ -39,12 +40,13 @@ fi
 
 # 2. A running server at 127.0.0.1:5432.
 if ! pg_isready -q -h "$PGHOST" -p "$PGPORT"; then
-  if ! pg_lsclusters -h 2>/dev/null | awk '{print $1" "$2}' | grep -q "^$PG_MAJOR main$"; then
-    log "creating cluster $PG_MAJOR/main"
-    $SUDO pg_createcluster "$PG_MAJOR" main --port "$PGPORT" >/dev/null
+  if ! pg_lsclusters -h 2>/dev/null | awk '{print $1" "$2}' | grep -q "^$PG_MAJOR $CLUSTER$"; then
+    log "creating cluster $PG_MAJOR/$CLUSTER"
+    $SUDO pg_createcluster "$PG_MAJOR" "$CLUSTER" --port "$PGPORT" >/dev/null
   fi
-  log "starting PostgreSQL $PG_MAJOR/main"
-  $SUDO pg_ctlcluster --skip-systemctl-redirect "$PG_MAJOR" main start || $SUDO pg_ctlcluster "$PG_MAJOR" main start
+  log "starting PostgreSQL $PG_MAJOR/$CLUSTER"
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$PG_MAJOR" "$CLUSTER" start \
+    || $SUDO pg_ctlcluster "$PG_MAJOR" "$CLUSTER" start
   for _ in $(seq 1 30); do pg_isready -q -h "$PGHOST" -p "$PGPORT" && break; sleep 1; done
   pg_isready -q -h "$PGHOST" -p "$PGPORT" || { log "PostgreSQL does not answer at $PGHOST:$PGPORT"; exit 1; }
 fi
@@ -61,7 +63,7 @@ else
   PASS_FILE=.gridmap-db-password
   [ -f "$PASS_FILE" ] || (umask 077; head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' > "$PASS_FILE")
   PASS=$(cat "$PASS_FILE")
-  as_postgres psql -v ON_ERROR_STOP=1 -qAt -d postgres <<SQL >/dev/null
+  as_postgres psql -p "$PGPORT" -v ON_ERROR_STOP=1 -qAt -d postgres <<SQL >/dev/null
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'gridmap') THEN
     CREATE ROLE gridmap LOGIN CREATEDB PASSWORD '$PASS';
@@ -70,7 +72,7 @@ DO \$\$ BEGIN
   END IF;
 END \$\$;
 SQL
-  ADMIN=(as_postgres psql -v ON_ERROR_STOP=1 -qAt)
+  ADMIN=(as_postgres psql -p "$PGPORT" -v ON_ERROR_STOP=1 -qAt)
   URL_BASE="postgresql+psycopg://gridmap:$PASS@$PGHOST:$PGPORT"
   touch .env
   grep -q '^GRIDMAP_DATABASE_URL=' .env || echo "GRIDMAP_DATABASE_URL=$URL_BASE/gridmap" >> .env

@@ -10,12 +10,14 @@ other's writes. There is no skipping: without PostGIS the tests fail, in CI and 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from gridmap.config import Settings, get_settings
@@ -40,8 +42,19 @@ def _admin_execute(*statements: str) -> None:
 
 
 def _recreate_database(url: str) -> None:
+    """Clone the test database (setup-db.sh gave it postgis as a superuser), so this works for a
+    role that may create databases but not the untrusted postgis extension."""
     name = make_url(url).database
-    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    template = make_url(get_settings().test_database_url).database
+    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for attempt in range(20):
+        try:
+            _admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            return
+        except OperationalError as exc:  # the other worker is cloning the template right now
+            if "being accessed by other users" not in str(exc) or attempt == 19:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")
