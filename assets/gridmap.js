@@ -231,3 +231,190 @@ window.gridmap = (function () {
         onEachFeature: onEachFeature
     };
 }());
+
+/* ================================================================================================
+ * Area editor (pages/areas.py): the polygons of dash-leaflet's EditControl, reported to Dash.
+ *
+ * dash-leaflet's own EditControl handlers turn a polygon with a hole into a broken LineString and
+ * report nothing while a vertex is dragged, so the page sets disableDefaultEventHandlers and these
+ * functions do the reporting: on every draw, edit, vertex drag, delete or load the EditControl's
+ * `geojson` becomes a FeatureCollection made by Leaflet's own toGeoJSON (holes and all), with
+ * `event` (what changed) and `seq`; a shape just drawn carries properties.created (cut mode takes
+ * it out of the others, on the server). The server sends drawings back through the `load`
+ * clientside callback (a union after a click, a cut, a version to edit). Strings come from
+ * i18n.py through the page; nothing is fetched from the network.
+ * ============================================================================================= */
+window.gridmap.areas = (function () {
+    "use strict";
+
+    // The one editor on the page, from its "draw:mounted" event: the FeatureGroup, its map, the
+    // L.Control.Draw and the EditControl's Dash id. Browser state only; the server keeps none.
+    var editor = {group: null, map: null, control: null, id: null, pending: null, seq: 0,
+                  style: {color: "#0b3d91", fillColor: "#0b3d91"}, cut: false};
+
+    var BASE_STYLE = {weight: 3, opacity: 1, fillOpacity: 0.2};
+    var CUT_STYLE = {color: "#c62828", weight: 2, dashArray: "6 4", fillColor: "#c62828", fillOpacity: 0.12};
+
+    function areaStyle() {
+        return L.extend({}, BASE_STYLE, editor.style);
+    }
+
+    // New shapes: the area's colour, or red and dashed while cutting a hole.
+    function shapeStyle() {
+        return editor.cut ? CUT_STYLE : areaStyle();
+    }
+
+    function collection(event, created) {
+        var features = [];
+        if (editor.group) {
+            editor.group.eachLayer(function (layer) {
+                if (!layer.toGeoJSON) { return; }
+                var feature = layer.toGeoJSON(7);
+                feature.properties = (created && layer === created) ? {created: true} : {};
+                features.push(feature);
+            });
+        }
+        editor.seq += 1;
+        return {type: "FeatureCollection", features: features, event: event, seq: editor.seq};
+    }
+
+    function emit(event, created) {
+        var dc = window.dash_clientside;
+        if (!editor.id || !dc || !dc.set_props) { return; }
+        dc.set_props(editor.id, {geojson: collection(event, created)});
+    }
+
+    function apply(data) {
+        var group = editor.group;
+        group.clearLayers();
+        L.geoJSON(data.geojson || {type: "FeatureCollection", features: []}, {style: areaStyle})
+            .eachLayer(function (layer) { group.addLayer(layer); });
+        if (data.fit && group.getLayers().length && editor.map) {
+            editor.map.fitBounds(group.getBounds(), {padding: [60, 60], maxZoom: 18});
+        }
+    }
+
+    // EditControl eventHandlers ------------------------------------------------------------------
+
+    function mounted(ref, props) {
+        editor.control = ref && ref.instance;
+        editor.group = editor.control && editor.control.options.edit.featureGroup;
+        editor.map = (ref && ref.context && ref.context.map) || (editor.group && editor.group._map);
+        editor.id = props && props.id;
+        if (editor.texts) { localize(editor.texts); }
+        if (editor.pending && editor.group) {
+            var data = editor.pending;
+            editor.pending = null;
+            apply(data);
+            emit("load", null);
+        }
+    }
+
+    function changed(e) {
+        var created = (e && e.type === "draw:created") ? e.layer : null;
+        if (created && created.setStyle) { created.setStyle(shapeStyle()); }
+        // Leaflet.draw adds a created layer to the group in its own handler: report after it.
+        setTimeout(function () { emit(e ? e.type : "change", created); }, 0);
+    }
+
+    // clientside callbacks -------------------------------------------------------------------------
+
+    // A drawing from the server into the editor; the editor's new FeatureCollection goes to the
+    // EditControl's geojson (or, before the editor is mounted, it waits and is reported on mount).
+    function load(data) {
+        var dc = window.dash_clientside;
+        if (!data) { return dc.no_update; }
+        if (!editor.group) { editor.pending = data; return dc.no_update; }
+        apply(data);
+        return collection("load", null);
+    }
+
+    function setText(selector, text) {
+        if (!editor.map || !text) { return; }
+        var el = editor.map.getContainer().querySelector(selector);
+        if (el) { el.title = text; }
+    }
+
+    // Leaflet.draw's tooltips and buttons in the page's language. Action buttons and tooltips read
+    // L.drawLocal when shown; the toolbar's button titles were set when it was built.
+    function localize(texts) {
+        editor.texts = texts;
+        if (!L.drawLocal || !texts) { return; }
+        var d = L.drawLocal.draw, e = L.drawLocal.edit;
+        d.toolbar.actions = {title: texts.cancel_title, text: texts.cancel};
+        d.toolbar.finish = {title: texts.finish_title, text: texts.finish};
+        d.toolbar.undo = {title: texts.undo_title, text: texts.undo};
+        d.toolbar.buttons.polygon = texts.polygon;
+        d.toolbar.buttons.rectangle = texts.rectangle;
+        d.handlers.polygon.tooltip = {start: texts.poly_start, cont: texts.poly_cont, end: texts.poly_end};
+        d.handlers.polyline.error = texts.cross_error;
+        d.handlers.polyline.tooltip = {start: texts.poly_start, cont: texts.poly_cont, end: texts.poly_end};
+        d.handlers.rectangle.tooltip = {start: texts.rect_start};
+        d.handlers.simpleshape.tooltip = {end: texts.rect_end};
+        e.toolbar.actions.save = {title: texts.save_title, text: texts.save};
+        e.toolbar.actions.cancel = {title: texts.cancel_edit_title, text: texts.cancel};
+        e.toolbar.actions.clearAll = {title: texts.clear_title, text: texts.clear};
+        e.toolbar.buttons = {edit: texts.edit, editDisabled: texts.edit_disabled, remove: texts.remove,
+                             removeDisabled: texts.remove_disabled};
+        e.handlers.edit.tooltip = {text: texts.edit_tip, subtext: texts.edit_subtip};
+        e.handlers.remove.tooltip = {text: texts.remove_tip};
+        setText(".leaflet-draw-draw-polygon", texts.polygon);
+        setText(".leaflet-draw-draw-rectangle", texts.rectangle);
+        var has = editor.group && editor.group.getLayers().length;
+        setText(".leaflet-draw-edit-edit", has ? texts.edit : texts.edit_disabled);
+        setText(".leaflet-draw-edit-remove", has ? texts.remove : texts.remove_disabled);
+    }
+
+    // The tool, the class colour and the language: styles new shapes (cut mode draws red, dashed
+    // holes), recolours the drawing and returns the map wrapper's class (a crosshair in pick modes).
+    function configure(mode, color, lang, texts) {
+        editor.cut = mode === "cut";
+        if (color) { editor.style = {color: color, fillColor: color}; }
+        var style = shapeStyle();
+        if (editor.control && editor.control.setDrawingOptions) {
+            editor.control.setDrawingOptions({polygon: {shapeOptions: style}, rectangle: {shapeOptions: style}});
+        }
+        if (editor.group) { editor.group.setStyle(areaStyle()); }
+        localize(texts && texts[lang === "en" ? "en" : "zh"]);
+        var pick = mode && mode.indexOf("add_") === 0;
+        return "gm-map-wrap gm-ae-map-wrap gm-ae-mode-" + (mode || "draw") + (pick ? " gm-ae-picking" : "");
+    }
+
+    // styles of the page's own layers ----------------------------------------------------------
+
+    // Tooltips as on the command map, without its click-to-select highlight (a click here picks).
+    function onEachFeature(feature, layer, context) {
+        window.gridmap.onEachFeature(feature, layer, context);
+        layer.off("click");
+    }
+
+    // The area being edited is drawn by the editor, not by the layer of current areas.
+    function hideEditing(feature, context) {
+        var key = ((context && context.hideout) || {}).editing;
+        return key === null || key === undefined || (feature.properties || {}).code !== key;
+    }
+
+    var COMPARE = {
+        old: {color: "#546e7a", weight: 2, opacity: 0.9, dashArray: "6 4", fill: false},
+        "new": {color: "#263238", weight: 2, opacity: 0.9, fill: false},
+        added: {color: "#bf360c", weight: 1.5, opacity: 1, fillColor: "#f4511e", fillOpacity: 0.5},
+        released: {color: "#1b5e20", weight: 1.5, opacity: 1, fillColor: "#43a047", fillOpacity: 0.5},
+        theirs: {color: "#ef6c00", weight: 3, opacity: 1, dashArray: "10 6", fillColor: "#ef6c00", fillOpacity: 0.08}
+    };
+
+    function compareStyle(feature) {
+        var kind = (feature.properties || {}).kind;
+        return L.extend({interactive: false, className: "gm-ae-compare gm-ae-compare-" + kind},
+                        COMPARE[kind] || COMPARE.old);
+    }
+
+    return {
+        mounted: mounted,
+        changed: changed,
+        load: load,
+        configure: configure,
+        onEachFeature: onEachFeature,
+        hideEditing: hideEditing,
+        compareStyle: compareStyle
+    };
+}());

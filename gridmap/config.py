@@ -8,6 +8,7 @@ is where ``scripts/setup-db.sh`` records a URL it had to create.
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
 
 from pydantic import Field
@@ -46,12 +47,26 @@ class Settings(BaseSettings):
 
     # --- key populations (004 §8, 003) ----------------------------------------------------
     vulnerable_contacts_per_week: int = 2
+    # The "week" of that rule: a rolling window ending now, so nobody waits for Monday to be late.
+    vulnerable_contact_window_days: int = 7
     home_observation_days: int = 14
+    # Categories followed in home observation for ``home_observation_days`` from observation_start.
+    home_observation_categories: tuple[str, ...] = ("home_isolation", "risk_area_arrival")
 
     # --- checkpoints (001, 003: 全天候有人值守) ---------------------------------------------
     duty_hours_per_day: int = 24
     checkpoint_shifts_per_day: int = 3
     checkpoint_staff_per_shift: int = 2
+    # How far ahead the rosters are checked: every shift slot in the next this-many hours.
+    checkpoint_roster_horizon_hours: int = 24
+
+    # --- staffing per grid (issue 5) -------------------------------------------------------
+    # Volunteers a grid keeps before any count as spare and may be proposed to a neighbour.
+    volunteers_kept_per_grid: int = 0
+    # Two grids are neighbours when they share at least this much border (corners do not count);
+    # borders closer than the tolerance count as shared (coordinates carry rounding error).
+    neighbour_min_border_m: float = 10.0
+    neighbour_border_tolerance_m: float = 0.5
 
     # --- controlled areas (000, issue 4) ----------------------------------------------------
     building_inside_share: float = 0.5
@@ -64,8 +79,22 @@ class Settings(BaseSettings):
     # A gate this close to a controlled area (metres) is on its boundary and must be controlled.
     gate_boundary_distance_m: float = 5.0
 
+    # --- tasking (issue 6; HOT Tasking Manager: locks that expire) -----------------------------
+    # A staff member who takes an item holds it this long; then anyone may take it.
+    task_lock_minutes: int = 120
+    # A task is given out on the map; more items than this means a wrong selection, not a campaign.
+    task_max_items: int = 20_000
+    # Who may validate (验收) finished items, by staff role; only staff of the item's community.
+    task_validator_roles: tuple[str, ...] = ("community_worker",)
+
+    # --- daily and zero reports (003: 日报告、零报告) ------------------------------------------
+    # Local time by which every community's report for the day is due; after it a missing one alarms.
+    report_deadline: time = time(10, 0)
+
     # --- services (004) -------------------------------------------------------------------
     service_walk_distance_m: float = 1000.0
+    # The kinds whose walking-distance coverage is reported per grid.
+    coverage_service_kinds: tuple[str, ...] = ("testing_point", "supply_point", "vaccination_point")
 
     # --- input limits -------------------------------------------------------------------------
     max_upload_bytes: int = 50 * 1024 * 1024
@@ -73,6 +102,21 @@ class Settings(BaseSettings):
     # A drawn controlled area: a commander draws tens of vertices; thousands mean a wrong file.
     max_area_vertices: int = 2_000
     max_import_rows: int = 1_000_000
+
+    # --- access, sessions, audit (issue 7) ------------------------------------------------------
+    # Signs the session cookie. Empty: a random key kept in ``secret_file`` (created 0600 on first
+    # use), so that every worker of one installation signs alike.
+    secret_key: str = ""
+    secret_file: str = ".gridmap-secret"
+    # A log-in lasts this long, then the user logs in again.
+    session_hours: int = 12
+    session_cookie_name: str = "gridmap_session"
+    # Send the cookie over HTTPS only (set when the app is served behind TLS).
+    session_cookie_secure: bool = False
+    password_min_length: int = 8
+    # After this many wrong passwords in a row the account waits this many minutes.
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
 
 
 @lru_cache(maxsize=1)

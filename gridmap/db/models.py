@@ -168,6 +168,17 @@ key_person_category_link = Table(
     Base.metadata,
     Column("key_person_id", ForeignKey("key_person.id", ondelete="CASCADE"), primary_key=True),
     Column("category_id", ForeignKey("key_person_category.id", ondelete="CASCADE"), primary_key=True),
+    # The building of the person's household, filled and carried along by triggers (migration 0008).
+    Column("building_id", ForeignKey("building.id", ondelete="CASCADE"), nullable=False),
+)
+
+building_key_count = Table(
+    "building_key_count",
+    Base.metadata,
+    Column("building_id", ForeignKey("building.id", ondelete="CASCADE"), primary_key=True),
+    Column("category_id", ForeignKey("key_person_category.id", ondelete="CASCADE"), primary_key=True),
+    # Key persons of the category in the building; kept by triggers from the links (migration 0008).
+    Column("n", Integer, nullable=False),
 )
 
 

@@ -23,6 +23,9 @@ from gridmap.db.models import DERIVED_COLUMNS, LAYER_MODELS
 from gridmap.domain.demo import DemoSpec, generate_district
 from gridmap.domain.errors import GridmapError
 from gridmap.io.boundary import DEFAULT_BOUNDARY, read_boundary
+from gridmap.services import audit  # access (issue 7)
+from gridmap.services.auth import create_demo_users  # access (issue 7)
+from gridmap.services.demo_activity import seed_demo_activity
 
 # Parents before children.
 LOAD_ORDER = (
@@ -42,7 +45,7 @@ LOAD_ORDER = (
     "service_point",
 )
 # Tables holding the district's data (not the reference tables the migrations seed).
-DATA_TABLES = (*LOAD_ORDER, "controlled_area", "key_person_category_link")
+DATA_TABLES = (*LOAD_ORDER, "controlled_area", "key_person_category_link", "building_key_count")
 
 SCALES: dict[str, Callable[[Settings], DemoSpec]] = {
     "demo": lambda s: DemoSpec(households_min=s.households_per_grid_min, households_max=s.households_per_grid_max),
@@ -93,6 +96,8 @@ def load_demo(
     """Generate and write the demo district; returns the rows written per table."""
     if scale not in SCALES:
         raise GridmapError(f"未知规模 / unknown scale {scale!r}; choose one of {', '.join(SCALES)}", code="bad_scale")
+    # access (issue 7): no row-by-row audit of the initial load; one BULK_LOAD entry instead.
+    audit.suspend_for_bulk_load(session)
     if not is_empty(session):
         if not replace:
             raise DemoAlreadyLoaded("数据库已有辖区数据 / the database already holds a district (use --replace)")
@@ -132,12 +137,22 @@ def load_demo(
         written[table] = copy_rows(session, table, _columns(table), rows)
         reset_sequence(session, table)
         progress(f"{table}: {written[table]} rows")
+    building_of_household = {h["id"]: h["building_id"] for h in district.household}
+    building_of_person = {p["id"]: building_of_household[p["household_id"]] for p in district.key_person}
     links = [
-        {"key_person_id": r["key_person_id"], "category_id": category_ids[r["category_code"]]}
+        {"key_person_id": r["key_person_id"], "category_id": category_ids[r["category_code"]],
+         "building_id": building_of_person[r["key_person_id"]]}
         for r in district.key_person_category_link
     ]
     written["key_person_category_link"] = copy_rows(
-        session, "key_person_category_link", ["key_person_id", "category_id"], links
+        session, "key_person_category_link", ["key_person_id", "category_id", "building_id"], links
     )
+    # Contact logs of the last two weeks and duty rosters for the next 48 hours, so the coverage
+    # views have something real to show (deterministic from seed and now).
+    written.update(seed_demo_activity(session, settings, now, seed))
+    progress(f"activity: {written['contact_log']} contacts, {written['duty_shift']} duty shifts")
+    # access (issue 7): the demo users (README, "Users and roles") and the load in the audit trail.
+    create_demo_users(session, settings)
+    audit.record(session, "demo", "BULK_LOAD", "district", detail={"scale": scale, "seed": seed, **written})
     session.execute(text("ANALYZE"))
     return written

@@ -14,9 +14,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridmap.db.models import LAYER_MODELS, SRID
+from gridmap.domain.access import EXPORT  # access (issue 7)
 from gridmap.domain.errors import GridmapError
 from gridmap.io.columns import label
 from gridmap.io.writers import geometry_as_columns, write_csv, write_geojson, write_gpkg, write_xlsx
+from gridmap.services import audit  # access (issue 7)
+from gridmap.services.access import Principal, require, restrict_frame  # access (issue 7)
 
 FORMATS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".xlsx": "xlsx", ".csv": "csv"}
 
@@ -46,8 +49,12 @@ def load_layer(session: Session, layer: str):
     return pandas.read_sql(text(sql), session.connection())
 
 
-def export_layer(session: Session, layer: str, path: Path) -> int:
-    """Write every row of ``layer`` to ``path``; returns the number of rows written."""
+def export_layer(session: Session, layer: str, path: Path, principal: Principal | None = None) -> int:
+    """Write every row of ``layer`` to ``path``; returns the number of rows written.
+
+    With a ``principal`` (a logged-in user; access, issue 7) only the rows inside their area are
+    written, personal columns masked where they may not see them, and the export is audited.
+    """
     if layer not in LAYER_MODELS:
         raise ExportRejected(
             f"未知图层 / unknown layer {layer!r}; 可导出 / one of: {', '.join(LAYER_MODELS)}", code="unknown_layer"
@@ -60,7 +67,12 @@ def export_layer(session: Session, layer: str, path: Path) -> int:
             + ", ".join(FORMATS),
             code="unknown_format",
         )
+    require(principal, EXPORT)  # access (issue 7)
     frame = load_layer(session, layer)
+    # access (issue 7): the principal's area only, personal data masked unless theirs to see.
+    if principal is not None:
+        frame = restrict_frame(session, principal, layer, frame)
+        audit.record(session, principal, "EXPORT", layer, detail={"rows": len(frame), "format": fmt})
     if fmt == "geojson":
         write_geojson(frame, path)
     elif fmt == "gpkg":

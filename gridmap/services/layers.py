@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from gridmap.domain.errors import InvalidInput, NotFound
 from gridmap.domain.reference import SERVICE_POINT_KINDS, STAFF_ROLES
+from gridmap.services.access import Principal, in_area, scope_filter_sql  # access (issue 7)
 
 LANGUAGES = ("zh", "en")
 
@@ -186,12 +187,22 @@ def _check_layer(layer: str) -> None:
         raise InvalidInput(f"未知图层 / unknown layer {layer!r}", code="unknown_layer")
 
 
-def layer_geojson_text(session: Session, layer: str, *, lang: str = "zh", now: datetime | None = None) -> str:
-    """The layer as a GeoJSON FeatureCollection, as JSON text straight from PostgreSQL."""
+def layer_geojson_text(
+    session: Session, layer: str, *, lang: str = "zh", now: datetime | None = None, principal: Principal | None = None
+) -> str:
+    """The layer as a GeoJSON FeatureCollection, as JSON text straight from PostgreSQL.
+
+    With a ``principal`` (access, issue 7), key households only inside the principal's area.
+    """
     _check_layer(layer)
     lang = _lang(lang)
     ctes, select = _LAYER_SQL[layer]
     ctes = ctes.strip()
+    # access (issue 7): key households (health facts by address) only inside the principal's area.
+    scope, scope_params = "true", {}
+    if principal is not None and layer == "key_household":
+        scope, scope_params = scope_filter_sql(principal, grid_column="b.grid_id")
+        scope = f"rows.id IN (SELECT h.id FROM household h JOIN building b ON b.id = h.building_id WHERE {scope})"
     sql = f"""
         WITH {ctes + "," if ctes else ""}
         rows (id, geom, props) AS ({select.format(name=f"name_{lang}")})
@@ -202,14 +213,16 @@ def layer_geojson_text(session: Session, layer: str, *, lang: str = "zh", now: d
                 'geometry', ST_AsGeoJSON(rows.geom, {PRECISION})::json,
                 'properties', rows.props) ORDER BY rows.id), '[]'::json)
         )::text
-        FROM rows
+        FROM rows WHERE {scope}
     """
-    return session.execute(text(sql), {"lang": lang, "now": now}).scalar_one()
+    return session.execute(text(sql), {"lang": lang, "now": now, **scope_params}).scalar_one()
 
 
-def layer_geojson(session: Session, layer: str, *, lang: str = "zh", now: datetime | None = None) -> dict:
+def layer_geojson(
+    session: Session, layer: str, *, lang: str = "zh", now: datetime | None = None, principal: Principal | None = None
+) -> dict:
     """The layer as a GeoJSON FeatureCollection (a dict)."""
-    return json.loads(layer_geojson_text(session, layer, lang=lang, now=now))
+    return json.loads(layer_geojson_text(session, layer, lang=lang, now=now, principal=principal))
 
 
 def district_bounds(session: Session) -> list[list[float]] | None:
@@ -582,10 +595,14 @@ _DETAILS = {
 
 
 def feature_details(
-    session: Session, layer: str, id: int, lang: str = "zh", *, now: datetime | None = None
+    session: Session, layer: str, id: int, lang: str = "zh", *, now: datetime | None = None,
+    principal: Principal | None = None,
 ) -> dict:
     """Facts about one feature for the side panel; ``layer`` and ``id`` are echoed back."""
     _check_layer(layer)
     lang = _lang(lang)
     details = _DETAILS[layer](session, int(id), lang, now)
+    # access (issue 7): a key household outside the principal's area is not theirs to see.
+    if principal is not None and layer == "key_household" and not in_area(principal, grid_id=details["grid_id"]):
+        raise NotFound(f"没有找到要素 {layer} {id} / no such feature")
     return {"layer": layer, **details, "id": int(id)}

@@ -13,6 +13,7 @@ import dash
 
 from gridmap.config import Settings, get_settings
 from gridmap.web import layout
+from gridmap.web.auth import register_auth  # access (issue 7)
 from gridmap.web.context import SETTINGS_KEY
 from gridmap.web.i18n import t
 from gridmap.web.routes import register_routes
@@ -39,6 +40,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         update_title=None,
     )
     app.server.config[SETTINGS_KEY] = settings
+    # access (issue 7): log-in, log-out, and the guard in front of every page and data route.
+    register_auth(app)
     register_routes(app.server, app.config.routes_pathname_prefix)
     app.layout = lambda: layout.app_layout(settings)
     layout.register_callbacks(app)

@@ -8,13 +8,19 @@ from dash.exceptions import PreventUpdate
 
 from gridmap.config import Settings
 from gridmap.web import ids
+from gridmap.web.auth import current_principal, role_name  # access (issue 7)
 from gridmap.web.i18n import normalise, t
 
 
 def _nav_links(lang: str) -> list:
     # Pages register with `nav_key` (an i18n key) and `order`; pages without nav_key stay out.
+    # access (issue 7): a page may list the roles that see it (``roles=(...)`` in register_page).
+    principal = current_principal()
     pages = sorted(
-        (p for p in dash.page_registry.values() if p.get("nav_key")),
+        (
+            p for p in dash.page_registry.values()
+            if p.get("nav_key") and (not p.get("roles") or (principal is not None and principal.role in p["roles"]))
+        ),
         key=lambda p: (p.get("order") or 0, p["path"]),
     )
     return [dcc.Link(t(p["nav_key"], lang), href=p["relative_path"]) for p in pages]
@@ -41,6 +47,7 @@ def header(lang: str) -> html.Header:
                 className="gm-header-right",
                 children=[
                     html.Span(t("app.demo_note", lang), id=ids.HEADER_NOTE, className="gm-demo-note"),
+                    _user_box(),  # access (issue 7)
                     html.Div(
                         className="gm-lang",
                         title=f"{t('app.language', 'zh')} / {t('app.language', 'en')}",
@@ -50,6 +57,35 @@ def header(lang: str) -> html.Header:
                         ],
                     ),
                 ],
+            ),
+        ],
+    )
+
+
+# --- access (issue 7): who is logged in, and the way out -----------------------------------------------
+
+
+def _user_box() -> html.Div | None:
+    """The user's name, role (in both languages; CSS shows the page's) and the log-out link."""
+    principal = current_principal()
+    if principal is None:
+        return None
+    return html.Div(
+        id="header-user",
+        className="gm-user",
+        style={"display": "flex", "gap": "8px", "alignItems": "center", "fontSize": "13px"},
+        children=[
+            html.Span(principal.display_name or principal.username, className="gm-user-name",
+                      title=principal.username, style={"fontWeight": 600}),
+            html.Span(
+                [html.Span(role_name(principal.role, lang), className=f"gm-{lang}") for lang in ("zh", "en")]
+                + [html.Span(f" · {principal.area_name}")],
+                className="gm-user-role",
+            ),
+            html.A(
+                [html.Span(t("auth.logout", lang), className=f"gm-{lang}") for lang in ("zh", "en")],
+                href=dash.get_relative_path("/logout"), id="header-logout", className="gm-logout",
+                style={"color": "inherit"},
             ),
         ],
     )

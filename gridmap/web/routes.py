@@ -16,6 +16,7 @@ from sqlalchemy import text
 from gridmap.db.session import DatabaseUnavailable, session_scope
 from gridmap.domain.errors import GridmapError
 from gridmap.services import layers
+from gridmap.web.auth import current_principal
 from gridmap.web.context import current_settings
 
 # The browser may reuse a layer for this long before revalidating it (an ETag makes that cheap).
@@ -37,7 +38,7 @@ def layer_response(layer: str) -> Response:
     lang = request.args.get("lang", settings.default_language)
     try:
         with session_scope(settings.database_url) as session:
-            body = layers.layer_geojson_text(session, layer, lang=lang).encode()
+            body = layers.layer_geojson_text(session, layer, lang=lang, principal=current_principal()).encode()
     except DatabaseUnavailable as exc:
         return _json_error(503, exc.code, str(exc))
     except GridmapError as exc:
@@ -45,7 +46,9 @@ def layer_response(layer: str) -> Response:
 
     response = Response(body, mimetype="application/geo+json")
     response.set_etag(hashlib.sha1(body).hexdigest()[:20], weak=True)
-    response.cache_control.public = True
+    # Behind the log-in and cut to the user's area: a browser may keep it, a shared cache not.
+    response.cache_control.private = True
+    response.vary.add("Cookie")
     response.cache_control.max_age = LAYER_MAX_AGE_S
     response.vary.add("Accept-Encoding")
     response = response.make_conditional(request)

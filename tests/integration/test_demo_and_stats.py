@@ -72,3 +72,42 @@ def test_totals_follow_every_change_of_households(session):
     session.execute(text("UPDATE building SET grid_id = (SELECT grid_id FROM building WHERE id = :b2) WHERE id = :b"),
                     {"b": b1, "b2": b2})
     assert _drift(session) == (0, 0)
+
+
+def _key_count_drift(session) -> int:
+    return session.execute(text(
+        "SELECT count(*) FROM (SELECT building_id, category_id, count(*) n FROM key_person_category_link "
+        "GROUP BY 1, 2) t FULL JOIN building_key_count k USING (building_id, category_id) "
+        "WHERE coalesce(t.n, 0) <> coalesce(k.n, 0)"
+    )).scalar_one() + session.execute(text(
+        "SELECT count(*) FROM key_person_category_link l JOIN key_person kp ON kp.id = l.key_person_id "
+        "JOIN household h ON h.id = kp.household_id WHERE l.building_id <> h.building_id"
+    )).scalar_one()
+
+
+def test_key_person_counts_per_building_follow_every_change(session):
+    assert _key_count_drift(session) == 0
+    kp, hh_other = session.execute(text(
+        "SELECT kp.id, (SELECT h2.id FROM household h2 WHERE h2.building_id <> h.building_id ORDER BY h2.id LIMIT 1) "
+        "FROM key_person kp JOIN household h ON h.id = kp.household_id ORDER BY kp.id LIMIT 1"
+    )).one()
+    elderly = session.execute(text("SELECT id FROM key_person_category WHERE code = 'chronic'")).scalar_one()
+    # a new person with two categories, inserted the way the ORM does (no building_id given)
+    new_id = session.execute(text(
+        "INSERT INTO key_person (household_id, name, version, geom) "
+        "SELECT id, '测试', 1, geom FROM household WHERE id = :h RETURNING id"
+    ), {"h": hh_other}).scalar_one()
+    session.execute(text(
+        "INSERT INTO key_person_category_link (key_person_id, category_id) "
+        "SELECT :p, id FROM key_person_category WHERE code IN ('chronic', 'disabled')"
+    ), {"p": new_id})
+    assert _key_count_drift(session) == 0
+    session.execute(text("UPDATE key_person SET household_id = :h WHERE id = :p"), {"h": hh_other, "p": kp})
+    assert _key_count_drift(session) == 0
+    session.execute(text(
+        "UPDATE household SET building_id = (SELECT min(id) FROM building), room = 'T1' WHERE id = :h"), {"h": hh_other})
+    assert _key_count_drift(session) == 0
+    session.execute(text("DELETE FROM key_person_category_link WHERE key_person_id = :p AND category_id = :c"),
+                    {"p": new_id, "c": elderly})
+    session.execute(text("DELETE FROM household WHERE id = :h"), {"h": hh_other})  # cascades to persons, links
+    assert _key_count_drift(session) == 0

@@ -103,9 +103,64 @@ def chromium() -> Iterator:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+# --- access (issue 7): every page needs a log-in; tests log in as the demo district commander ---------
+
+DEMO_USER = "commander"
+DEMO_PASSWORD = "demo-commander"
+
+
+def login(driver, base_url: str, user: str = DEMO_USER, password: str = DEMO_PASSWORD) -> None:
+    """Log ``driver`` in through the log-in page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    for _attempt in range(2):
+        driver.get(base_url + "/login")
+        driver.find_element(By.ID, "login-username").send_keys(user)
+        driver.find_element(By.ID, "login-password").send_keys(password)
+        driver.find_element(By.ID, "login-submit").click()
+        WebDriverWait(driver, 30, poll_frequency=0.1).until(
+            lambda d: "/login" not in d.current_url or d.find_elements(By.ID, "login-error")
+        )
+        if "/login" not in driver.current_url:
+            return
+    errors = driver.find_elements(By.ID, "login-error")
+    raise AssertionError(f"log-in as {user} failed: {errors[0].text if errors else driver.current_url}")
+
+
+def logged_in(driver, base_url: str) -> bool:
+    """Whether the browser's session is live on ``base_url`` (a protected route answers 200)."""
+    if not driver.current_url.startswith(base_url):
+        driver.get(base_url + "/healthz")
+    return driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch('/api/layers/district.geojson', {method: 'HEAD'}).then(r => done(r.status)).catch(() => done(0));"
+    ) == 200
+
+
+def session_cookie(driver) -> dict[str, str]:
+    """The browser's session as a Cookie header, for requests made beside the browser (urllib)."""
+    cookie = next(c for c in driver.get_cookies() if c["name"] == "gridmap_session")
+    return {"Cookie": f"{cookie['name']}={cookie['value']}"}
+
+
+def login_client(client, user: str = DEMO_USER, password: str = DEMO_PASSWORD):
+    """Log a Flask test client in (the form's CSRF token read from the page); returns the client."""
+    import re
+
+    page = client.get("/login")
+    csrf = re.search(rb'name="csrf" value="([^"]+)"', page.data).group(1).decode()
+    response = client.post("/login", data={"username": user, "password": password, "csrf": csrf, "next": "/"})
+    assert response.status_code == 302, response.data[:300]
+    return client
+
+
 @pytest.fixture
 def browser(chromium, live_server: LiveServer) -> Iterator:
-    """The shared chromium, with storage (the language choice) and logs cleared after each test."""
+    """The shared chromium, logged in as the demo commander, with storage (the language choice) and
+    logs cleared after each test."""
+    if not logged_in(chromium, live_server.url):  # access (issue 7)
+        login(chromium, live_server.url)
     chromium.get_log("performance")  # drop what earlier tests left
     yield chromium
     # The page may be gone; a fresh one needs no clearing.

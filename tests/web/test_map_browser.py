@@ -14,7 +14,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import text
 
 from gridmap.web import ids
-from tests.web.conftest import requested_urls
+from tests.web.conftest import requested_urls, session_cookie
 
 pytestmark = pytest.mark.browser
 
@@ -135,19 +135,23 @@ def test_layer_routes_and_health(browser, live_server):
 
     with urllib.request.urlopen(live_server.url + "/healthz") as resp:
         assert resp.status == 200 and json.load(resp) == {"ok": True, "db": True}
-    req = urllib.request.Request(live_server.url + "/api/layers/grid.geojson", headers={"Accept-Encoding": "gzip"})
+    cookie = session_cookie(browser)  # access (issue 7): the data routes need the log-in
+    req = urllib.request.Request(live_server.url + "/api/layers/grid.geojson",
+                                 headers={"Accept-Encoding": "gzip", **cookie})
     with urllib.request.urlopen(req) as resp:
         assert resp.headers["Content-Encoding"] == "gzip"
         assert "max-age" in resp.headers["Cache-Control"]
         etag = resp.headers["ETag"]
-    req = urllib.request.Request(live_server.url + "/api/layers/grid.geojson", headers={"If-None-Match": etag})
+    req = urllib.request.Request(live_server.url + "/api/layers/grid.geojson",
+                                 headers={"If-None-Match": etag, **cookie})
     try:
         urllib.request.urlopen(req)
         raise AssertionError("expected 304 Not Modified")
     except urllib.error.HTTPError as exc:
         assert exc.code == 304
     try:
-        urllib.request.urlopen(live_server.url + "/api/layers/household.geojson")
+        urllib.request.urlopen(urllib.request.Request(live_server.url + "/api/layers/household.geojson",
+                                                      headers=cookie))
         raise AssertionError("households are not a map layer")
     except urllib.error.HTTPError as exc:
         assert exc.code == 404

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
+import gridmap.db
 from gridmap.config import get_settings
 from gridmap.db.models import Base
+
+# Every gridmap.db.models* module registers its tables on Base.metadata; import them all so that
+# autogenerate sees the whole schema.
+for _module in pkgutil.iter_modules(gridmap.db.__path__):
+    if _module.name.startswith("models"):
+        importlib.import_module(f"gridmap.db.{_module.name}")
 
 config = context.config
 target_metadata = Base.metadata

@@ -19,6 +19,7 @@ from gridmap.db.session import DatabaseUnavailable, session_scope
 from gridmap.domain.errors import NotFound
 from gridmap.services import layers
 from gridmap.web import components, ids
+from gridmap.web.auth import current_principal
 from gridmap.web.context import current_settings
 from gridmap.web.i18n import both, js_labels, normalise, t
 
@@ -218,7 +219,9 @@ def show_details(selected: dict | None, lang: str | None):
         with session_scope(settings.database_url) as session:
             if not selected:
                 return components.overview_panel(layers.overview(session, lang), lang)
-            details = layers.feature_details(session, selected["layer"], selected["id"], lang)
+            details = layers.feature_details(
+                session, selected["layer"], selected["id"], lang, principal=current_principal()
+            )
     except NotFound:
         return components.message_panel(t("error.not_found", lang))
     except DatabaseUnavailable as exc:

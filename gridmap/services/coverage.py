@@ -1,0 +1,816 @@
+"""Coverage and staffing per grid (issue 5), one service for the CLI, the map, the wall and the tablet.
+
+:func:`grid_metrics` answers, per grid: how many households, residents and key people; which staff
+by role; households per grid leader against the 300–500 norm; delivery volunteers in sealed and
+controlled areas; whether vulnerable people were contacted twice in the last week; whether every
+checkpoint shift of the next 24 hours is staffed; the share of households within walking distance
+of each kind of service point; and who is in home observation, with days left.
+:func:`staffing_gaps` lists grids below the norms and proposes volunteers from neighbouring grids.
+:func:`service_load` gives the households that each point of a kind is nearest to, against its
+capacity; :func:`recompute_service_coverage` the change in coverage when one point moved.
+
+A grid owns what its buildings own: households, key people and staff assignments reach the grid
+through ``building.grid_id``. A compound (and so its gates' checkpoints) belongs to the grid that
+contains a point on its surface, or, failing that, to the grid of most of its buildings.
+
+Distances are straight lines on the ellipsoid (geography), never walking routes, and the output
+says so. Households of one building usually share one point, so the distance tests run once per
+distinct household point (a few thousand in a district), weighted by the households there.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import shapely
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+import gridmap.db.models_coverage  # noqa: F401  (contact_log, duty_shift in the metadata)
+from gridmap.config import Settings
+from gridmap.db.models import SRID
+from gridmap.domain import coverage as rules
+from gridmap.domain.errors import GridmapError, NotFound
+from gridmap.domain.reference import SERVICE_POINT_KINDS
+
+
+class CoverageError(GridmapError):
+    code = "bad_coverage_request"
+
+
+# -- results -------------------------------------------------------------------------------------
+
+
+@dataclass
+class LeaderLoad:
+    leaders: int
+    households_per_leader: float | None
+    status: str  # ok / over / under / no_leader
+    minimum: int
+    maximum: int
+
+
+@dataclass
+class DeliveryCover:
+    """Sealed and controlled parts of the grid, and the volunteers who deliver to their doors."""
+
+    area_class: str | None  # the strictest class over the grid's controlled households
+    households_inside: int
+    volunteers: int
+    volunteers_needed: int
+    volunteers_per_100_households: float | None
+    households_per_volunteer: int
+    status: str  # ok / short / not_controlled
+
+
+@dataclass
+class OverdueContact:
+    key_person_id: int
+    category: str  # the first vulnerable category, for the list; all of them in ``categories``
+    categories: list[str]
+    last_contact: datetime | None
+    contacts_in_window: int
+    contacts_missing: int
+
+
+@dataclass
+class ContactCover:
+    vulnerable: int
+    on_time: int
+    share_on_time: float | None
+    required: int
+    window_days: int
+    window_start: datetime
+    window_end: datetime
+    overdue: list[OverdueContact]
+
+
+@dataclass
+class SlotGap:
+    checkpoint_id: int
+    checkpoint_name: str
+    slot_start: datetime
+    slot_end: datetime
+    staff_rostered: int  # distinct staff rostered for the whole slot
+    staff_needed: int
+
+
+@dataclass
+class CheckpointDuty:
+    checkpoints: int
+    slots: int
+    slots_covered: int
+    horizon_start: datetime
+    horizon_end: datetime
+    status: str  # ok / gaps / no_checkpoints
+    gaps: list[SlotGap]
+
+
+@dataclass
+class KindCover:
+    households_within: int
+    share: float | None
+
+
+@dataclass
+class ServiceCover:
+    distance_m: float
+    measure: str  # 'straight-line': not a walking route
+    kinds: dict[str, KindCover]
+
+
+@dataclass
+class ObservedPerson:
+    key_person_id: int
+    categories: list[str]
+    observation_start: date
+    days_left: int
+
+
+@dataclass
+class HomeObservation:
+    count: int
+    days: int
+    people: list[ObservedPerson]
+
+
+@dataclass
+class GridMetrics:
+    id: int
+    code: str
+    name: str
+    community_id: int
+    households: int
+    residents: int
+    key_persons: int
+    key_persons_by_category: dict[str, int]
+    staff_by_role: dict[str, int]
+    leaders: LeaderLoad
+    delivery: DeliveryCover
+    contacts: ContactCover
+    checkpoints: CheckpointDuty
+    services: ServiceCover
+    home_observation: HomeObservation
+
+    def as_dict(self) -> dict:
+        """Plain JSON-ready data: times as ISO 8601 in the command room's local time."""
+        return _jsonable(asdict(self))
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+# -- SQL -----------------------------------------------------------------------------------------
+
+# Every query takes :ids, an integer[] of grid ids or NULL for all grids.
+_IN_GRIDS = "(CAST(:ids AS integer[]) IS NULL OR {col} = ANY(CAST(:ids AS integer[])))"
+
+_GRIDS_SQL = text(
+    f"""
+    SELECT g.id, g.code, g.name, g.community_id, g.households, g.residents
+    FROM grid g WHERE {_IN_GRIDS.format(col="g.id")} ORDER BY g.code
+    """
+)
+
+# Persons per category, and (grouping set of the grid alone) distinct persons.
+_KEY_PERSONS_SQL = text(
+    f"""
+    SELECT b.grid_id, c.code, GROUPING(c.code) AS total, count(DISTINCT kp.id) AS n
+    FROM key_person kp
+    JOIN household h ON h.id = kp.household_id
+    JOIN building b ON b.id = h.building_id
+    LEFT JOIN key_person_category_link l ON l.key_person_id = kp.id
+    LEFT JOIN key_person_category c ON c.id = l.category_id
+    WHERE {_IN_GRIDS.format(col="b.grid_id")}
+    GROUP BY GROUPING SETS ((b.grid_id, c.code), (b.grid_id))
+    """
+)
+
+# 包片联户: a staff member belongs to every grid they take directly, or through a building or
+# household of it; counted once per grid.
+_STAFF_SQL = text(
+    f"""
+    WITH links AS (
+      SELECT sa.staff_id, sa.grid_id FROM staff_assignment sa WHERE sa.grid_id IS NOT NULL
+      UNION
+      SELECT sa.staff_id, b.grid_id FROM staff_assignment sa JOIN building b ON b.id = sa.building_id
+      UNION
+      SELECT sa.staff_id, b.grid_id FROM staff_assignment sa
+      JOIN household h ON h.id = sa.household_id JOIN building b ON b.id = h.building_id)
+    SELECT l.grid_id, s.role, count(*) AS n
+    FROM links l JOIN staff s ON s.id = l.staff_id AND s.active
+    WHERE {_IN_GRIDS.format(col="l.grid_id")}
+    GROUP BY l.grid_id, s.role
+    """
+)
+
+# Households in sealed/controlled areas: buildings inside a live drawn area (the latest version of
+# its key, not ended; inside by the same footprint-share rule as the impact preview), and every
+# building of a grid whose own or whose community's area-scheme class is sealed/controlled now.
+_CONTROLLED_SQL = text(
+    f"""
+    WITH areas AS MATERIALIZED (
+      SELECT ca.geom, rc.code, rc.severity
+      FROM controlled_area ca JOIN risk_class rc ON rc.id = ca.risk_class_id
+      WHERE rc.scheme = 'area' AND rc.code = ANY(:classes)
+        AND (ca.ended_at IS NULL OR ca.ended_at > :now)
+        AND ca.version = (SELECT max(v.version) FROM controlled_area v WHERE v.area_key = ca.area_key)),
+    drawn AS (
+      SELECT b.id, max(a.severity) AS severity,
+             (array_agg(a.code ORDER BY a.severity DESC))[1] AS code
+      FROM building b JOIN areas a ON ST_Intersects(b.geom, a.geom)
+      WHERE {_IN_GRIDS.format(col="b.grid_id")}
+        AND CASE WHEN ST_CoveredBy(b.geom, a.geom) THEN true
+                 ELSE ST_Area(ST_Intersection(b.geom, a.geom)) >= :share * ST_Area(b.geom) END
+      GROUP BY b.id),
+    assigned AS (
+      SELECT g.id AS grid_id, max(rc.severity) AS severity,
+             (array_agg(rc.code ORDER BY rc.severity DESC))[1] AS code
+      FROM grid g
+      JOIN risk_assignment ra ON ra.grid_id = g.id OR ra.community_id = g.community_id
+      JOIN risk_class rc ON rc.id = ra.risk_class_id
+      WHERE rc.scheme = 'area' AND rc.code = ANY(:classes)
+        AND ra.valid_from <= :now AND (ra.valid_to IS NULL OR ra.valid_to > :now)
+        AND {_IN_GRIDS.format(col="g.id")}
+      GROUP BY g.id)
+    SELECT grid_id, sum(households) AS households, (array_agg(code ORDER BY severity DESC))[1] AS code
+    FROM (
+      SELECT b.grid_id, b.households, greatest(d.severity, s.severity) AS severity,
+             CASE WHEN coalesce(d.severity, 0) >= coalesce(s.severity, 0) THEN d.code ELSE s.code END AS code
+      FROM building b
+      LEFT JOIN drawn d ON d.id = b.id
+      LEFT JOIN assigned s ON s.grid_id = b.grid_id
+      WHERE (d.id IS NOT NULL OR s.grid_id IS NOT NULL) AND {_IN_GRIDS.format(col="b.grid_id")}) x
+    GROUP BY grid_id
+    """
+)
+
+# Vulnerable key people with their contacts in the window and their last contact ever (up to now).
+_CONTACTS_SQL = text(
+    f"""
+    WITH vulnerable AS (
+      SELECT l.key_person_id, array_agg(kc.code ORDER BY kc.sort_order, kc.code) AS codes
+      FROM key_person_category_link l JOIN key_person_category kc ON kc.id = l.category_id AND kc.vulnerable
+      GROUP BY l.key_person_id)
+    SELECT b.grid_id, kp.id, v.codes,
+           (SELECT count(*) FROM contact_log cl
+            WHERE cl.key_person_id = kp.id AND cl.contacted_at > :since AND cl.contacted_at <= :now) AS n,
+           (SELECT max(cl.contacted_at) FROM contact_log cl
+            WHERE cl.key_person_id = kp.id AND cl.contacted_at <= :now) AS last
+    FROM vulnerable v
+    JOIN key_person kp ON kp.id = v.key_person_id
+    JOIN household h ON h.id = kp.household_id
+    JOIN building b ON b.id = h.building_id
+    WHERE {_IN_GRIDS.format(col="b.grid_id")}
+    ORDER BY b.grid_id, kp.id
+    """
+)
+
+_CHECKPOINTS_SQL = text(
+    f"""
+    WITH ck AS (
+      SELECT ck.id, ck.name, ck.shifts_per_day, ck.staff_per_shift,
+             coalesce(
+               (SELECT g.id FROM grid g WHERE ST_Intersects(g.geom, ST_PointOnSurface(c.geom))
+                ORDER BY g.id LIMIT 1),
+               (SELECT b.grid_id FROM building b WHERE b.compound_id = c.id
+                GROUP BY b.grid_id ORDER BY count(*) DESC, b.grid_id LIMIT 1)) AS grid_id
+      FROM checkpoint ck JOIN gate ga ON ga.id = ck.gate_id JOIN compound c ON c.id = ga.compound_id
+      WHERE ck.active)
+    SELECT * FROM ck WHERE ck.grid_id IS NOT NULL AND {_IN_GRIDS.format(col="ck.grid_id")} ORDER BY ck.id
+    """
+)
+
+_SHIFTS_SQL = text(
+    """
+    SELECT ds.checkpoint_id, ds.staff_id, ds.starts_at, ds.ends_at
+    FROM duty_shift ds JOIN staff s ON s.id = ds.staff_id AND s.active
+    WHERE ds.checkpoint_id = ANY(:checkpoints) AND ds.starts_at < :until AND ds.ends_at > :since
+    """
+)
+
+# A box grown by the distance narrows by index (degrees: a lat degree is >= 110,540 m, a lon degree
+# >= 111,320 m x cos(lat); 1 % more for the latitude span); geography measures the rest.
+_NEAR_BOX = "ST_Expand({g}, 1.01 * :dist / (111320.0 * cos(radians(ST_Y({g})))), 1.01 * :dist / 110540.0)"
+
+# Households within the distance of a point of each kind, per grid, tested once per distinct point.
+_COVERAGE_SQL = text(
+    f"""
+    WITH loc AS MATERIALIZED (  -- grouped on numbers, not geometries: faster
+      SELECT p.grid_id, p.n, p.geom, p.geom::geography AS geog, {_NEAR_BOX.format(g="p.geom")} AS box
+      FROM (SELECT b.grid_id, ST_SetSRID(ST_MakePoint(p.x, p.y), {SRID}) AS geom, p.n
+            FROM (SELECT h.building_id, ST_X(h.geom) AS x, ST_Y(h.geom) AS y, count(*) AS n
+                  FROM household h
+                  WHERE CAST(:ids AS integer[]) IS NULL
+                     OR h.building_id IN (SELECT id FROM building WHERE grid_id = ANY(CAST(:ids AS integer[])))
+                  GROUP BY 1, 2, 3) p
+            JOIN building b ON b.id = p.building_id
+            WHERE {_IN_GRIDS.format(col="b.grid_id")}) p)
+    SELECT loc.grid_id, k.kind,
+           coalesce(sum(loc.n) FILTER (WHERE EXISTS (
+             SELECT 1 FROM service_point sp
+             WHERE sp.kind = k.kind AND sp.geom && loc.box AND ST_DWithin(sp.geom::geography, loc.geog, :dist))),
+             0) AS within
+    FROM loc CROSS JOIN unnest(CAST(:kinds AS text[])) AS k(kind)
+    GROUP BY loc.grid_id, k.kind
+    """
+)
+
+_OBSERVATION_SQL = text(
+    f"""
+    SELECT b.grid_id, kp.id, array_agg(c.code ORDER BY c.sort_order, c.code) AS codes, kp.observation_start
+    FROM key_person kp
+    JOIN household h ON h.id = kp.household_id
+    JOIN building b ON b.id = h.building_id
+    JOIN key_person_category_link l ON l.key_person_id = kp.id
+    JOIN key_person_category c ON c.id = l.category_id AND c.code = ANY(:codes)
+    WHERE kp.observation_start > :since AND kp.observation_start <= :today
+      AND {_IN_GRIDS.format(col="b.grid_id")}
+    GROUP BY b.grid_id, kp.id, kp.observation_start
+    ORDER BY b.grid_id, kp.observation_start, kp.id
+    """
+)
+
+
+# -- pieces --------------------------------------------------------------------------------------
+
+
+def _require_aware(now: datetime) -> None:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+
+
+def local_tz(settings: Settings) -> ZoneInfo:
+    return ZoneInfo(settings.timezone)
+
+
+def _grid_rows(session: Session, ids: list[int] | None):
+    return session.execute(_GRIDS_SQL, {"ids": ids}).all()
+
+
+def key_persons_by_grid(session: Session, ids: list[int] | None) -> dict[int, tuple[int, dict[str, int]]]:
+    out: dict[int, tuple[int, dict[str, int]]] = {}
+    for grid_id, code, total, n in session.execute(_KEY_PERSONS_SQL, {"ids": ids}):
+        persons, by_code = out.get(grid_id, (0, {}))
+        if total:
+            persons = n
+        elif code is not None:
+            by_code[code] = n
+        out[grid_id] = (persons, by_code)
+    return {g: (n, dict(sorted(c.items()))) for g, (n, c) in out.items()}
+
+
+def staff_by_grid(session: Session, ids: list[int] | None) -> dict[int, dict[str, int]]:
+    out: dict[int, dict[str, int]] = {}
+    for grid_id, role, n in session.execute(_STAFF_SQL, {"ids": ids}):
+        out.setdefault(grid_id, {})[role] = n
+    return {g: dict(sorted(r.items())) for g, r in out.items()}
+
+
+def controlled_by_grid(
+    session: Session, settings: Settings, now: datetime, ids: list[int] | None
+) -> dict[int, tuple[int, str]]:
+    """Per grid: (households in sealed/controlled areas, the strictest class among them)."""
+    rows = session.execute(
+        _CONTROLLED_SQL,
+        {"ids": ids, "now": now, "classes": list(rules.DELIVERY_AREA_CLASSES),
+         "share": settings.building_inside_share},
+    )
+    return {grid_id: (int(n), code) for grid_id, n, code in rows}
+
+
+def _delivery(households_inside: int, area_class: str | None, volunteers: int, settings: Settings) -> DeliveryCover:
+    per = settings.households_per_delivery_volunteer
+    return DeliveryCover(
+        area_class=area_class,
+        households_inside=households_inside,
+        volunteers=volunteers,
+        volunteers_needed=rules.delivery_volunteers_needed(households_inside, per),
+        volunteers_per_100_households=rules.volunteers_per_100(volunteers, households_inside),
+        households_per_volunteer=per,
+        status=rules.delivery_status(households_inside, volunteers, per),
+    )
+
+
+def _leaders(households: int, leaders: int, settings: Settings) -> LeaderLoad:
+    lo, hi = settings.households_per_grid_min, settings.households_per_grid_max
+    return LeaderLoad(
+        leaders=leaders,
+        households_per_leader=rules.households_per_leader(households, leaders),
+        status=rules.leader_status(households, leaders, lo, hi),
+        minimum=lo,
+        maximum=hi,
+    )
+
+
+def contacts_by_grid(
+    session: Session, settings: Settings, now: datetime, ids: list[int] | None
+) -> dict[int, tuple[int, int, list[OverdueContact]]]:
+    """Per grid: (vulnerable people, contacted on time, the overdue ones)."""
+    since, _ = rules.contact_window(now, settings.vulnerable_contact_window_days)
+    required = settings.vulnerable_contacts_per_week
+    tz = local_tz(settings)
+    out: dict[int, tuple[int, int, list[OverdueContact]]] = {}
+    for grid_id, kp_id, codes, n, last in session.execute(_CONTACTS_SQL, {"ids": ids, "since": since, "now": now}):
+        total, on_time, overdue = out.get(grid_id, (0, 0, []))
+        if rules.contact_on_time(n, required):
+            on_time += 1
+        else:
+            overdue.append(OverdueContact(
+                key_person_id=kp_id, category=codes[0], categories=list(codes),
+                last_contact=last.astimezone(tz) if last else None, contacts_in_window=int(n),
+                contacts_missing=rules.contacts_missing(n, required),
+            ))
+        out[grid_id] = (total + 1, on_time, overdue)
+    for _total, _on_time, overdue in out.values():
+        # Longest without contact first: never contacted, then the oldest last contact.
+        overdue.sort(key=lambda o: (o.last_contact is not None, o.last_contact or now, o.key_person_id))
+    return out
+
+
+def checkpoint_duty_by_grid(
+    session: Session, settings: Settings, now: datetime, ids: list[int] | None
+) -> tuple[dict[int, tuple[int, int, int, list[SlotGap]]], datetime, datetime]:
+    """Per grid: (checkpoints, slots checked, slots covered, gaps), and the horizon checked."""
+    tz = local_tz(settings)
+    horizon = settings.checkpoint_roster_horizon_hours
+    checkpoints = session.execute(_CHECKPOINTS_SQL, {"ids": ids}).all()
+    slots_of = {
+        ck.id: rules.duty_slots(now, tz, shifts_per_day=ck.shifts_per_day,
+                                duty_hours_per_day=settings.duty_hours_per_day, horizon_hours=horizon)
+        for ck in checkpoints
+    }
+    starts = [s.start for slots in slots_of.values() for s in slots]
+    ends = [s.end for slots in slots_of.values() for s in slots]
+    shifts: dict[int, list[tuple[int, datetime, datetime]]] = {}
+    if starts:
+        for ck_id, staff_id, start, end in session.execute(
+            _SHIFTS_SQL, {"checkpoints": list(slots_of), "since": min(starts), "until": max(ends)}
+        ):
+            shifts.setdefault(ck_id, []).append((staff_id, start, end))
+    out: dict[int, tuple[int, int, int, list[SlotGap]]] = {}
+    for ck in checkpoints:
+        n_ck, n_slots, n_covered, gaps = out.get(ck.grid_id, (0, 0, 0, []))
+        for slot in slots_of[ck.id]:
+            staff = len(rules.covering_staff(slot, shifts.get(ck.id, ())))
+            if staff >= ck.staff_per_shift:
+                n_covered += 1
+            else:
+                gaps.append(SlotGap(ck.id, ck.name, slot.start.astimezone(tz), slot.end.astimezone(tz),
+                                    staff, ck.staff_per_shift))
+        out[ck.grid_id] = (n_ck + 1, n_slots + len(slots_of[ck.id]), n_covered, gaps)
+    for *_counts, gaps in out.values():
+        gaps.sort(key=lambda g: (g.slot_start, g.checkpoint_id))
+    return out, now.astimezone(tz), (now + timedelta(hours=horizon)).astimezone(tz)
+
+
+def service_coverage(
+    session: Session, settings: Settings, grid_ids: list[int] | None = None, kinds: tuple[str, ...] | None = None
+) -> dict[int, dict[str, int]]:
+    """Per grid and kind: households within ``service_walk_distance_m`` (straight line) of a point."""
+    kinds = tuple(kinds or settings.coverage_service_kinds)
+    _check_kinds(kinds)
+    out: dict[int, dict[str, int]] = {}
+    rows = session.execute(
+        _COVERAGE_SQL, {"ids": grid_ids, "kinds": list(kinds), "dist": settings.service_walk_distance_m}
+    )
+    for grid_id, kind, within in rows:
+        out.setdefault(grid_id, {})[kind] = int(within)
+    return out
+
+
+def observation_by_grid(
+    session: Session, settings: Settings, now: datetime, ids: list[int] | None
+) -> dict[int, list[ObservedPerson]]:
+    today = now.astimezone(local_tz(settings)).date()
+    days = settings.home_observation_days
+    out: dict[int, list[ObservedPerson]] = {}
+    rows = session.execute(_OBSERVATION_SQL, {
+        "ids": ids, "codes": list(settings.home_observation_categories),
+        "today": today, "since": today - timedelta(days=days),
+    })
+    for grid_id, kp_id, codes, start in rows:
+        left = rules.observation_days_left(start, today, days)
+        if left is not None:
+            out.setdefault(grid_id, []).append(ObservedPerson(kp_id, list(codes), start, left))
+    return out
+
+
+def _check_kinds(kinds: tuple[str, ...]) -> None:
+    unknown = [k for k in kinds if k not in SERVICE_POINT_KINDS]
+    if unknown:
+        raise CoverageError(
+            f"未知服务点类别 / unknown service point kind {', '.join(unknown)}; one of {', '.join(SERVICE_POINT_KINDS)}",
+            code="bad_kind",
+        )
+
+
+# -- the metrics ---------------------------------------------------------------------------------
+
+
+def grid_metrics(
+    session: Session, settings: Settings, now: datetime, grid_ids: list[int] | None = None
+) -> list[GridMetrics]:
+    """Every metric of issue 5 for ``grid_ids`` (all grids when None), ordered by grid code."""
+    _require_aware(now)
+    ids = sorted(set(grid_ids)) if grid_ids is not None else None
+    grids = _grid_rows(session, ids)
+    if not grids:
+        return []
+    key_persons = key_persons_by_grid(session, ids)
+    staff = staff_by_grid(session, ids)
+    controlled = controlled_by_grid(session, settings, now, ids)
+    contacts = contacts_by_grid(session, settings, now, ids)
+    duty, horizon_start, horizon_end = checkpoint_duty_by_grid(session, settings, now, ids)
+    kinds = tuple(settings.coverage_service_kinds)
+    covered = service_coverage(session, settings, ids, kinds)
+    observed = observation_by_grid(session, settings, now, ids)
+    window_start, window_end = rules.contact_window(now, settings.vulnerable_contact_window_days)
+    tz = local_tz(settings)
+
+    out: list[GridMetrics] = []
+    for g in grids:
+        roles = staff.get(g.id, {})
+        persons, by_category = key_persons.get(g.id, (0, {}))
+        inside, area_class = controlled.get(g.id, (0, None))
+        vulnerable, on_time, overdue = contacts.get(g.id, (0, 0, []))
+        n_ck, n_slots, n_covered, gaps = duty.get(g.id, (0, 0, 0, []))
+        people = observed.get(g.id, [])
+        out.append(GridMetrics(
+            id=g.id, code=g.code, name=g.name, community_id=g.community_id,
+            households=g.households, residents=g.residents,
+            key_persons=persons, key_persons_by_category=by_category,
+            staff_by_role=roles,
+            leaders=_leaders(g.households, roles.get("grid_leader", 0), settings),
+            delivery=_delivery(inside, area_class, roles.get("volunteer", 0), settings),
+            contacts=ContactCover(
+                vulnerable=vulnerable, on_time=on_time, share_on_time=rules.share(on_time, vulnerable),
+                required=settings.vulnerable_contacts_per_week,
+                window_days=settings.vulnerable_contact_window_days,
+                window_start=window_start.astimezone(tz), window_end=window_end.astimezone(tz),
+                overdue=overdue,
+            ),
+            checkpoints=CheckpointDuty(
+                checkpoints=n_ck, slots=n_slots, slots_covered=n_covered,
+                horizon_start=horizon_start, horizon_end=horizon_end,
+                status=rules.NO_CHECKPOINTS if not n_ck else (rules.DUTY_GAPS if gaps else rules.DUTY_OK),
+                gaps=gaps,
+            ),
+            services=ServiceCover(
+                distance_m=settings.service_walk_distance_m, measure=rules.DISTANCE_MEASURE,
+                kinds={
+                    k: KindCover(n, rules.share(n, g.households))
+                    for k in kinds
+                    for n in [covered.get(g.id, {}).get(k, 0)]
+                },
+            ),
+            home_observation=HomeObservation(len(people), settings.home_observation_days, people),
+        ))
+    return out
+
+
+# -- staffing gaps and proposed moves ------------------------------------------------------------
+
+
+@dataclass
+class StaffingGaps:
+    gaps: list[dict]
+    moves: list[dict]
+    neighbour_min_border_m: float
+    volunteers_kept_per_grid: int
+
+    def as_dict(self) -> dict:
+        return _jsonable(asdict(self))
+
+
+_NEIGHBOURS_SQL = text(
+    """
+    SELECT a.id AS grid_id, b.id AS neighbour_id
+    FROM grid a JOIN grid b ON b.id <> a.id AND ST_DWithin(a.geom, b.geom, :tol)
+    WHERE a.id = ANY(:ids)
+      AND ST_Length(ST_Intersection(ST_Boundary(b.geom), ST_Buffer(a.geom, :tol))::geography) >= :min_border
+    """
+)
+
+
+def neighbours_of(session: Session, settings: Settings, grid_ids: list[int]) -> dict[int, set[int]]:
+    """Grids sharing at least ``neighbour_min_border_m`` of border with each of ``grid_ids``.
+
+    Borders within ``neighbour_border_tolerance_m`` count as shared: neighbouring grids of two
+    communities are drawn separately and their common edge does not match vertex for vertex. The
+    tolerance goes into degrees at a metre per 1/111,320°, a bound that only matters to the metre.
+    """
+    if not grid_ids:
+        return {}
+    rows = session.execute(_NEIGHBOURS_SQL, {
+        "ids": list(grid_ids), "tol": settings.neighbour_border_tolerance_m / 111_320.0,
+        "min_border": settings.neighbour_min_border_m,
+    })
+    out: dict[int, set[int]] = {g: set() for g in grid_ids}
+    for grid_id, neighbour in rows:
+        out[grid_id].add(neighbour)
+    return out
+
+
+def staffing_gaps(session: Session, settings: Settings, now: datetime) -> StaffingGaps:
+    """Grids without a leader, with too many households per leader, or short of delivery
+    volunteers in sealed/controlled areas; and volunteers to move there from neighbouring grids
+    that have more than they need."""
+    _require_aware(now)
+    grids = _grid_rows(session, None)
+    staff = staff_by_grid(session, None)
+    controlled = controlled_by_grid(session, settings, now, None)
+    per, hi = settings.households_per_delivery_volunteer, settings.households_per_grid_max
+    gaps: list[dict] = []
+    short: dict[int, int] = {}
+    spare: dict[int, int] = {}
+    code_of = {g.id: g.code for g in grids}
+    for g in grids:
+        roles = staff.get(g.id, {})
+        leaders = roles.get("grid_leader", 0)
+        status = rules.leader_status(g.households, leaders, settings.households_per_grid_min, hi)
+        base = {"grid_id": g.id, "code": g.code, "name": g.name}
+        if status == rules.NO_LEADER:
+            gaps.append({**base, "reason": "no_leader",
+                         "message_zh": f"{g.name}（{g.households} 户）没有网格员。",
+                         "message_en": f"{g.code} ({g.households} households) has no grid leader.",
+                         "numbers": {"households": g.households, "leaders": 0}})
+        elif status == rules.LEADER_OVER:
+            per_leader = rules.households_per_leader(g.households, leaders)
+            gaps.append({**base, "reason": "leader_over",
+                         "message_zh": f"{g.name}每名网格员 {per_leader:g} 户，超过 {hi} 户。",
+                         "message_en": f"{g.code}: {per_leader:g} households per grid leader, above {hi}.",
+                         "numbers": {"households": g.households, "leaders": leaders,
+                                     "households_per_leader": per_leader, "maximum": hi}})
+        inside, area_class = controlled.get(g.id, (0, None))
+        volunteers = roles.get("volunteer", 0)
+        needed = rules.delivery_volunteers_needed(inside, per)
+        if rules.delivery_status(inside, volunteers, per) == rules.DELIVERY_SHORT:
+            short[g.id] = needed - volunteers
+            gaps.append({**base, "reason": "volunteers_short",
+                         "message_zh": f"{g.name}封控/管控区 {inside} 户需配送志愿者 {needed} 名，现有 {volunteers} 名。",
+                         "message_en": f"{g.code}: {inside} households in {area_class} areas need {needed} "
+                                       f"delivery volunteers, {volunteers} assigned.",
+                         "numbers": {"households_inside": inside, "area_class": area_class, "volunteers": volunteers,
+                                     "volunteers_needed": needed, "short": needed - volunteers}})
+        else:
+            spare[g.id] = rules.spare_volunteers(volunteers, needed, settings.volunteers_kept_per_grid)
+
+    moves = rules.propose_moves(short, spare, neighbours_of(session, settings, sorted(short)))
+    received = Counter()
+    for m in moves:
+        received[m.to_grid] += m.volunteers
+    for gap in gaps:
+        if gap["reason"] == "volunteers_short":
+            gap["numbers"]["still_short_after_moves"] = gap["numbers"]["short"] - received[gap["grid_id"]]
+    return StaffingGaps(
+        gaps=gaps,
+        moves=[
+            {"from_grid": m.from_grid, "from_code": code_of[m.from_grid], "to_grid": m.to_grid,
+             "to_code": code_of[m.to_grid], "volunteers": m.volunteers, "reason": "volunteers_short",
+             "message_zh": f"从相邻网格 {code_of[m.from_grid]} 调 {m.volunteers} 名志愿者到 {code_of[m.to_grid]}。",
+             "message_en": f"Move {m.volunteers} volunteer(s) from neighbouring grid {code_of[m.from_grid]} "
+                           f"to {code_of[m.to_grid]}."}
+            for m in moves
+        ],
+        neighbour_min_border_m=settings.neighbour_min_border_m,
+        volunteers_kept_per_grid=settings.volunteers_kept_per_grid,
+    )
+
+
+# -- service points: load and the change when one moves -----------------------------------------
+
+# Every household goes to its nearest point of the kind (straight line on the ellipsoid), however
+# far; ties go to the lower id.
+_LOAD_SQL = text(
+    """
+    WITH pts AS MATERIALIZED (SELECT id, geom::geography AS g FROM service_point WHERE kind = :kind),
+    loc AS (SELECT h.geom, count(*) AS n, sum(h.residents) AS r FROM household h GROUP BY h.geom),
+    nearest AS (
+      SELECT loc.n, loc.r, p.id, p.d
+      FROM loc CROSS JOIN LATERAL (
+        SELECT pts.id, ST_Distance(pts.g, loc.geom::geography) AS d FROM pts ORDER BY 2, 1 LIMIT 1) p)
+    SELECT sp.id, sp.name, sp.community_id, sp.capacity,
+           coalesce(sum(nr.n), 0) AS households, coalesce(sum(nr.r), 0) AS residents,
+           coalesce(sum(nr.n) FILTER (WHERE nr.d <= :dist), 0) AS households_within
+    FROM service_point sp LEFT JOIN nearest nr ON nr.id = sp.id
+    WHERE sp.kind = :kind
+    GROUP BY sp.id ORDER BY sp.id
+    """
+)
+
+
+def service_load(session: Session, settings: Settings, kind: str) -> list[dict]:
+    """Per point of ``kind``: the households it is nearest to (and of those, how many within
+    walking distance), against its capacity. ``load`` is households / capacity."""
+    _check_kinds((kind,))
+    out = []
+    for r in session.execute(_LOAD_SQL, {"kind": kind, "dist": settings.service_walk_distance_m}):
+        households = int(r.households)
+        out.append({
+            "id": r.id, "name": r.name, "community_id": r.community_id, "kind": kind, "capacity": r.capacity,
+            "households": households, "residents": int(r.residents),
+            "households_within": int(r.households_within),
+            "distance_m": settings.service_walk_distance_m, "measure": rules.DISTANCE_MEASURE,
+            "load": round(households / r.capacity, 3) if r.capacity else None,
+            "status": "no_capacity" if r.capacity is None else ("over" if households > r.capacity else "ok"),
+        })
+    return out
+
+
+@dataclass
+class GridCoverageDelta:
+    grid_id: int
+    gained: int  # households now within reach of a point of the kind, and not before
+    lost: int
+
+
+@dataclass
+class CoverageChange:
+    service_point_id: int
+    kind: str
+    distance_m: float
+    measure: str
+    households_checked: int
+    grids: list[GridCoverageDelta] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# Only households within reach of the old or the new position can change: for each, is another
+# point of the kind within reach, and is the moved point within reach before and after?
+_RECOMPUTE_SQL = text(
+    f"""
+    WITH moved AS MATERIALIZED (
+      SELECT sp.geom AS new_g, ST_GeomFromEWKB(:old) AS old_g FROM service_point sp WHERE sp.id = :id),
+    loc AS (
+      SELECT b.grid_id, h.geom, count(*) AS n
+      FROM household h JOIN building b ON b.id = h.building_id, moved m
+      WHERE h.geom && {_NEAR_BOX.format(g="m.old_g")} OR h.geom && {_NEAR_BOX.format(g="m.new_g")}
+      GROUP BY b.grid_id, h.geom),
+    near AS MATERIALIZED (
+      SELECT loc.grid_id, loc.geom, loc.n,
+             ST_DWithin(m.old_g::geography, loc.geom::geography, :dist) AS before,
+             ST_DWithin(m.new_g::geography, loc.geom::geography, :dist) AS after
+      FROM loc, moved m),
+    judged AS MATERIALIZED (  -- another point of the kind matters only where the moved one came or went
+      SELECT near.*, before <> after AND EXISTS (
+               SELECT 1 FROM service_point sp
+               WHERE sp.kind = :kind AND sp.id <> :id AND sp.geom && {_NEAR_BOX.format(g="near.geom")}
+                 AND ST_DWithin(sp.geom::geography, near.geom::geography, :dist)) AS others
+      FROM near WHERE before OR after)
+    SELECT grid_id, sum(n) AS checked,
+           coalesce(sum(n) FILTER (WHERE after AND NOT before AND NOT others), 0) AS gained,
+           coalesce(sum(n) FILTER (WHERE before AND NOT after AND NOT others), 0) AS lost
+    FROM judged
+    GROUP BY grid_id ORDER BY grid_id
+    """
+)
+
+
+def recompute_service_coverage(
+    session: Session, settings: Settings, service_point_id: int, old_geom: BaseGeometry
+) -> CoverageChange:
+    """The coverage change per grid after service point ``service_point_id`` moved from
+    ``old_geom`` (EPSG:4326) to where it is now in the database.
+
+    Incremental: only the households within walking distance of the old or the new position are
+    looked at; apply the result to metrics already computed with :func:`apply_coverage_change`.
+    """
+    kind = session.execute(
+        text("SELECT kind FROM service_point WHERE id = :id"), {"id": service_point_id}
+    ).scalar_one_or_none()
+    if kind is None:
+        raise NotFound(f"服务点不存在 / no service point {service_point_id}")
+    old = shapely.to_wkb(shapely.set_srid(old_geom, SRID), include_srid=True)
+    rows = session.execute(_RECOMPUTE_SQL, {
+        "id": service_point_id, "old": old, "kind": kind, "dist": settings.service_walk_distance_m,
+    }).all()
+    return CoverageChange(
+        service_point_id=service_point_id, kind=kind, distance_m=settings.service_walk_distance_m,
+        measure=rules.DISTANCE_MEASURE, households_checked=int(sum(r.checked for r in rows)),
+        grids=[GridCoverageDelta(r.grid_id, int(r.gained), int(r.lost)) for r in rows if r.gained or r.lost],
+    )
+
+
+def apply_coverage_change(metrics: list[GridMetrics], change: CoverageChange) -> None:
+    """Bring ``metrics`` (from :func:`grid_metrics`) up to date with one point's move, in place."""
+    by_id = {m.id: m for m in metrics}
+    for delta in change.grids:
+        m = by_id.get(delta.grid_id)
+        if m is None or change.kind not in m.services.kinds:
+            continue
+        n = m.services.kinds[change.kind].households_within + delta.gained - delta.lost
+        m.services.kinds[change.kind] = KindCover(n, rules.share(n, m.households))
