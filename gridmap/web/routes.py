@@ -16,6 +16,7 @@ from sqlalchemy import text
 from gridmap.db.session import DatabaseUnavailable, session_scope
 from gridmap.domain.errors import GridmapError
 from gridmap.services import layers
+from gridmap.services.changes import data_version
 from gridmap.web.auth import current_principal
 from gridmap.web.context import current_settings
 
@@ -74,7 +75,21 @@ def healthz() -> Response:
     return jsonify(ok=True, db=True)
 
 
+def changes() -> Response:
+    """The data version (services.changes): screens poll it and reload only when it moved."""
+    settings = current_settings()
+    try:
+        with session_scope(settings.database_url) as session:
+            version = data_version(session)
+    except DatabaseUnavailable as exc:
+        return _json_error(503, exc.code, str(exc))
+    response = jsonify(ok=True, **version.as_dict())
+    response.cache_control.no_store = True
+    return response
+
+
 def register_routes(server: Flask, prefix: str = "/") -> None:
     """Add the routes under ``prefix`` (the Dash app's ``routes_pathname_prefix``)."""
     server.add_url_rule(f"{prefix}api/layers/<layer>.geojson", "gridmap_layer", layer_response)
     server.add_url_rule(f"{prefix}healthz", "gridmap_healthz", healthz)
+    server.add_url_rule(f"{prefix}api/changes", "gridmap_changes", changes)
