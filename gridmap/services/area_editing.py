@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from gridmap.config import Settings
 from gridmap.domain.errors import GridmapError
 from gridmap.io.geometry import MULTIPOLYGON, check_geometry
+from gridmap.services.access import Principal
 from gridmap.services.areas import (
     AreaVersion,
     create_area,
@@ -309,6 +310,7 @@ def save_drawing(
     name: str = "",
     area_key: int | None = None,
     base_version: int | None = None,
+    principal: Principal | None = None,
 ) -> AreaVersion:
     """Save the drawing: a new area, or the next version of ``area_key`` made from ``base_version``.
 
@@ -321,11 +323,11 @@ def save_drawing(
     check_inside_district(session, area)
     if area_key is None:
         return create_area(session, area, class_code, settings=settings, author=author.strip(), now=now,
-                           name=name.strip(), reason=reason.strip())
+                           name=name.strip(), reason=reason.strip(), principal=principal)
     if base_version is None:
         raise GridmapError("缺少编辑所基于的版本 / the version being edited is unknown", code="base_version_required")
     return save_version(session, area_key, base_version, area, class_code, settings=settings, author=author.strip(),
-                        now=now, reason=reason.strip(), name=name.strip() or None)
+                        now=now, reason=reason.strip(), name=name.strip() or None, principal=principal)
 
 
 __all__ = [

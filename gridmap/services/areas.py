@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from gridmap.config import Settings
 from gridmap.domain.errors import GridmapError, NotFound
+from gridmap.domain.access import EDIT_AREA
+from gridmap.services.access import AccessDenied, Principal, require, require_write
 from gridmap.services.impact import Impact, compute_impact, to_ewkb
 
 
@@ -194,10 +196,29 @@ def _insert_version(
     return _row_to_version(row)
 
 
+def _require_editor(principal: Principal | None, grid_ids: list[int]) -> None:
+    """Only roles that may edit areas, and only over grids inside their own area.
+
+    ``principal`` None is the command line and the tests of the rules themselves: no check.
+    """
+    if principal is None:
+        return
+    require_write(principal)
+    require(principal, EDIT_AREA)
+    outside = sorted(set(grid_ids) - principal.grid_ids)
+    if outside:
+        raise AccessDenied(
+            f"区域超出你负责的范围（{principal.area_name}），涉及 {len(outside)} 个网格 / the area reaches "
+            f"{len(outside)} grid(s) outside your area ({principal.area_name})"
+        )
+
+
 def _checked_impact(
-    session: Session, geom: MultiPolygon, class_code: str, reason: str, settings: Settings, area_key: int | None
+    session: Session, geom: MultiPolygon, class_code: str, reason: str, settings: Settings, area_key: int | None,
+    principal: Principal | None,
 ) -> Impact:
     impact = compute_impact(session, geom, class_code, settings, exclude_area_key=area_key)
+    _require_editor(principal, [g["id"] for g in impact.grids])
     if impact.warnings and not reason.strip():
         raise ReasonRequired(
             "该区域触发过度防控预警，提交前必须填写理由。/ This area raises over-control warnings: "
@@ -218,9 +239,10 @@ def create_area(
     name: str = "",
     reason: str = "",
     planned_end: datetime | None = None,
+    principal: Principal | None = None,
 ) -> AreaVersion:
     mp = _as_multipolygon(geom)
-    impact = _checked_impact(session, mp, class_code, reason, settings, None)
+    impact = _checked_impact(session, mp, class_code, reason, settings, None, principal)
     return _insert_version(
         session, area_key=None, version=1, geom=mp, class_code=class_code, name=name, reason=reason,
         author=author, now=now, planned_end=planned_end, impact=impact.as_dict(),
@@ -253,13 +275,15 @@ def save_version(
     reason: str = "",
     name: str | None = None,
     planned_end: datetime | None = None,
+    principal: Principal | None = None,
 ) -> AreaVersion:
     """Save a redraw of ``area_key`` made from ``base_version``; refused when that is not the latest."""
     latest = _require_current(session, area_key, base_version)
     if latest.ended_at is not None:
         raise GridmapError("该区域已解除 / this area has been lifted", code="area_ended")
+    _require_editor(principal, [g["id"] for g in (latest.impact or {}).get("grids", [])])
     mp = _as_multipolygon(geom)
-    impact = _checked_impact(session, mp, class_code, reason, settings, area_key)
+    impact = _checked_impact(session, mp, class_code, reason, settings, area_key, principal)
     return _insert_version(
         session, area_key=area_key, version=base_version + 1, geom=mp, class_code=class_code,
         name=latest.name if name is None else name, reason=reason, author=author, now=now,
@@ -269,7 +293,7 @@ def save_version(
 
 def revert(
     session: Session, area_key: int, to_version: int, base_version: int, *, settings: Settings, author: str,
-    now: datetime, reason: str,
+    now: datetime, reason: str, principal: Principal | None = None,
 ) -> AreaVersion:
     """A new version equal to an older one (history is never rewritten)."""
     old = get_version(session, area_key, to_version)
@@ -277,11 +301,13 @@ def revert(
     return save_version(
         session, area_key, base_version, geom, old.class_code, settings=settings, author=author, now=now,
         reason=reason or f"恢复到第 {to_version} 版 / revert to version {to_version}", name=old.name,
+        principal=principal,
     )
 
 
 def lift(
-    session: Session, area_key: int, base_version: int, *, author: str, now: datetime, reason: str
+    session: Session, area_key: int, base_version: int, *, author: str, now: datetime, reason: str,
+    principal: Principal | None = None,
 ) -> AreaVersion:
     """End the area (解封): a last version carrying the end time and reason."""
     if not reason.strip():
@@ -289,6 +315,7 @@ def lift(
     latest = _require_current(session, area_key, base_version)
     if latest.ended_at is not None:
         raise GridmapError("该区域已解除 / this area has already been lifted", code="area_ended")
+    _require_editor(principal, [g["id"] for g in (latest.impact or {}).get("grids", [])])
     return _insert_version(
         session, area_key=area_key, version=base_version + 1,
         geom=_as_multipolygon(shapely.geometry.shape(latest.geometry)), class_code=latest.class_code,

@@ -602,6 +602,7 @@ def save(n_clicks, drawing, class_code, name, reason, operator, base, refresh, l
                 session, drawing, class_code or DEFAULT_CLASS, settings=settings, author=current_author(operator),
                 now=_now(), reason=reason or "", name=name or "",
                 area_key=(base or {}).get("area_key"), base_version=(base or {}).get("version"),
+                principal=current_principal(),
             )
             state = area_editing.editing_state(saved)
     except AreaConflict as exc:
@@ -865,7 +866,7 @@ def revert_to(_clicks, base: dict | None, operator: str | None, reason: str | No
     try:
         with session_scope(settings.database_url) as session:
             saved = areas.revert(session, base["area_key"], to_version, base["version"], settings=settings,
-                                 author=author, now=_now(), reason=reason or "")
+                                 author=author, now=_now(), reason=reason or "", principal=current_principal())
             state = area_editing.editing_state(saved)
     except AreaConflict as exc:
         note = ac.problem(t("areas.conflict_title", lang), exc.message)
@@ -906,7 +907,7 @@ def lift_area(n_clicks, base: dict | None, operator: str | None, reason: str | N
     try:
         with session_scope(settings.database_url) as session:
             ended = areas.lift(session, base["area_key"], base["version"], author=author, now=_now(),
-                               reason=reason or "")
+                               reason=reason or "", principal=current_principal())
             state = area_editing.editing_state(ended)
     except AreaConflict as exc:
         return no_update, ac.problem(t("areas.conflict_title", lang), exc.message), no_update, no_update
