@@ -20,8 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridmap.config import Settings
-from gridmap.domain.errors import GridmapError, NotFound
 from gridmap.domain.access import EDIT_AREA
+from gridmap.domain.errors import GridmapError, NotFound
 from gridmap.services.access import AccessDenied, Principal, require, require_write
 from gridmap.services.impact import Impact, compute_impact, to_ewkb
 
