@@ -177,7 +177,17 @@ building_key_count = Table(
     Base.metadata,
     Column("building_id", ForeignKey("building.id", ondelete="CASCADE"), primary_key=True),
     Column("category_id", ForeignKey("key_person_category.id", ondelete="CASCADE"), primary_key=True),
+    Column("grid_id", Integer, nullable=False),  # the building's grid (migration 0010)
     # Key persons of the category in the building; kept by triggers from the links (migration 0008).
+    Column("n", Integer, nullable=False),
+)
+
+grid_key_count = Table(
+    "grid_key_count",
+    Base.metadata,
+    Column("grid_id", ForeignKey("grid.id", ondelete="CASCADE"), primary_key=True),
+    Column("category_id", ForeignKey("key_person_category.id", ondelete="CASCADE"), primary_key=True),
+    # Key persons of the category in the grid; kept by triggers from building_key_count (0010).
     Column("n", Integer, nullable=False),
 )
 

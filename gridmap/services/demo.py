@@ -45,7 +45,7 @@ LOAD_ORDER = (
     "service_point",
 )
 # Tables holding the district's data (not the reference tables the migrations seed).
-DATA_TABLES = (*LOAD_ORDER, "controlled_area", "key_person_category_link", "building_key_count")
+DATA_TABLES = (*LOAD_ORDER, "controlled_area", "key_person_category_link", "building_key_count", "grid_key_count")
 
 SCALES: dict[str, Callable[[Settings], DemoSpec]] = {
     "demo": lambda s: DemoSpec(households_min=s.households_per_grid_min, households_max=s.households_per_grid_max),

@@ -70,12 +70,14 @@ def rules_from(settings: Settings) -> ImpactRules:
 
 
 # One statement, one round trip. The parts:
-# - inside: buildings of which at least a share (a setting) of the footprint lies in the area. A
-#   large drawn polygon is cut with ST_Subdivide so the index narrows candidates part by part;
-#   the exact test runs on candidates only, and ST_Intersection only on those the boundary cuts.
-#   Households and residents come from the per-building totals (migration 0003);
-# - keys: key persons by category from the per-building counts (migration 0008), which also
-#   give the buildings with cases;
+# - whole: grids the area covers entirely count as one row each, with the totals the triggers
+#   keep per grid (households, residents: migration 0003; key persons: 0010);
+# - cut_inside: in the other grids the area touches, buildings of which at least a share (a
+#   setting) of the footprint lies in the area. A large drawn polygon is cut with ST_Subdivide
+#   so the grid index narrows the touched grids part by part; buildings are read by grid, and
+#   ST_Intersection runs only on those the boundary cuts;
+# - keys: key persons by category from the per-grid and per-building counts (0008, 0010), which
+#   also give the buildings with cases;
 # - gates within a distance of the area (a generous distance in degrees narrows by index,
 #   geography measures the rest), compounds the boundary cuts, live areas it overlaps.
 # The area is the FIRST argument of every predicate: PostGIS caches a prepared geometry only for
@@ -83,19 +85,39 @@ def rules_from(settings: Settings) -> ImpactRules:
 _IMPACT_SQL = text(
     """
     WITH area AS MATERIALIZED (SELECT ST_GeomFromEWKB(:wkb) AS g),
-    cand AS MATERIALIZED (
-      SELECT DISTINCT ON (b.id) b.id, b.grid_id, b.geom, b.households, b.residents
-      FROM building b JOIN (SELECT ST_Subdivide(g, :maxv) AS g FROM area) p ON ST_Intersects(b.geom, p.g)),
-    inside AS MATERIALIZED (
+    parts AS MATERIALIZED (SELECT ST_Subdivide(g, :maxv) AS g FROM area),
+    touched AS MATERIALIZED (
+      SELECT DISTINCT ON (gr.id) gr.id, gr.households, gr.residents, gr.geom
+      FROM grid gr JOIN parts p ON ST_Intersects(p.g, gr.geom)),
+    whole AS MATERIALIZED (
+      SELECT t.id, t.households, t.residents,
+             (SELECT count(*) FROM building b WHERE b.grid_id = t.id) AS buildings
+      FROM touched t, area a WHERE ST_Covers(a.g, t.geom)),
+    cand AS MATERIALIZED (  -- only the buildings of the grids the boundary cuts
+      SELECT b.id, b.grid_id, b.geom, b.households, b.residents
+      FROM building b, area a
+      WHERE b.grid_id IN (SELECT id FROM touched EXCEPT SELECT id FROM whole) AND ST_Intersects(a.g, b.geom)),
+    cut_inside AS MATERIALIZED (
       SELECT c.id, c.grid_id, c.households, c.residents FROM cand c, area a
       WHERE CASE WHEN ST_Covers(a.g, c.geom) THEN true
                  ELSE ST_Area(ST_Intersection(c.geom, a.g)) >= :share * ST_Area(c.geom) END),
     keys AS MATERIALIZED (
-      SELECT k.building_id, kc.code, kc.is_case, k.n
-      FROM inside i JOIN building_key_count k ON k.building_id = i.id
-      JOIN key_person_category kc ON kc.id = k.category_id),
-    case_buildings AS (SELECT DISTINCT building_id FROM keys WHERE is_case AND n > 0),
-    grids_in AS (SELECT grid_id, count(*) AS buildings, sum(households) AS households FROM inside GROUP BY grid_id),
+      SELECT kc.code, kc.is_case, sum(x.n) AS n
+      FROM (SELECT gk.category_id, gk.n FROM grid_key_count gk JOIN whole w ON w.id = gk.grid_id
+            UNION ALL
+            SELECT bk.category_id, bk.n FROM building_key_count bk JOIN cut_inside i ON i.id = bk.building_id) x
+      JOIN key_person_category kc ON kc.id = x.category_id
+      GROUP BY kc.code, kc.is_case),
+    case_buildings AS (
+      SELECT DISTINCT bk.building_id
+      FROM building_key_count bk JOIN key_person_category kc ON kc.id = bk.category_id AND kc.is_case
+      WHERE bk.n > 0
+        AND (EXISTS (SELECT 1 FROM whole w WHERE w.id = bk.grid_id)
+             OR EXISTS (SELECT 1 FROM cut_inside i WHERE i.id = bk.building_id))),
+    grids_in AS (
+      SELECT id AS grid_id, buildings, households FROM whole
+      UNION ALL
+      SELECT grid_id, count(*), sum(households) FROM cut_inside GROUP BY grid_id),
     grid_rows AS (
       SELECT g.id, g.code, g.name, g.community_id, cm.name AS community_name, gi.buildings, gi.households,
              leader.name AS leader, leader.phone AS leader_phone
@@ -124,13 +146,15 @@ _IMPACT_SQL = text(
         AND (CAST(:exclude_key AS integer) IS NULL OR ca.area_key <> CAST(:exclude_key AS integer))
         AND ST_Intersects(ca.geom, a.g) AND ST_Area(ST_Intersection(ca.geom, a.g)) > 0)
     SELECT
-      (SELECT count(*) FROM inside) AS buildings,
-      (SELECT coalesce(sum(households), 0) FROM inside) AS households,
-      (SELECT coalesce(sum(residents), 0) FROM inside) AS residents,
+      (SELECT coalesce(sum(buildings), 0) FROM grids_in) AS buildings,
+      (SELECT coalesce(sum(households), 0) FROM whole) + (SELECT coalesce(sum(households), 0) FROM cut_inside)
+        AS households,
+      (SELECT coalesce(sum(residents), 0) FROM whole) + (SELECT coalesce(sum(residents), 0) FROM cut_inside)
+        AS residents,
       (SELECT coalesce(json_object_agg(code, n ORDER BY code), '{}'::json)
          FROM (SELECT code, sum(n) AS n FROM keys GROUP BY code HAVING sum(n) > 0) x) AS key_persons,
       (SELECT count(*) FROM case_buildings) AS case_buildings,
-      (SELECT coalesce(sum(i.households), 0) FROM inside i JOIN case_buildings cb ON cb.building_id = i.id)
+      (SELECT coalesce(sum(b.households), 0) FROM building b JOIN case_buildings cb ON cb.building_id = b.id)
         AS case_households,
       (SELECT coalesce(json_agg(json_build_object(
           'id', id, 'code', code, 'name', name, 'community_id', community_id, 'buildings', buildings,
@@ -147,7 +171,9 @@ _IMPACT_SQL = text(
       (SELECT count(*) FROM compounds c, area a
         WHERE NOT c.whole AND ST_Area(ST_Intersection(c.geom, a.g)) > 0) AS compounds_cut,
       (SELECT coalesce(json_agg(o ORDER BY o.area_key), '[]'::json) FROM overlapping o) AS overlaps,
-      (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM inside) AS building_ids
+      (SELECT coalesce(array_agg(id ORDER BY id), '{}')
+         FROM (SELECT b.id FROM building b JOIN whole w ON w.id = b.grid_id UNION ALL SELECT id FROM cut_inside) x)
+        AS building_ids
     """
 )
 

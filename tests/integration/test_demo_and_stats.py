@@ -82,6 +82,12 @@ def _key_count_drift(session) -> int:
     )).scalar_one() + session.execute(text(
         "SELECT count(*) FROM key_person_category_link l JOIN key_person kp ON kp.id = l.key_person_id "
         "JOIN household h ON h.id = kp.household_id WHERE l.building_id <> h.building_id"
+    )).scalar_one() + session.execute(text(
+        "SELECT count(*) FROM (SELECT b.grid_id, k.category_id, sum(k.n) n FROM building_key_count k "
+        "JOIN building b ON b.id = k.building_id GROUP BY 1, 2) t FULL JOIN grid_key_count g USING (grid_id, category_id) "
+        "WHERE coalesce(t.n, 0) <> coalesce(g.n, 0)"
+    )).scalar_one() + session.execute(text(
+        "SELECT count(*) FROM building_key_count k JOIN building b ON b.id = k.building_id WHERE k.grid_id <> b.grid_id"
     )).scalar_one()
 
 
@@ -110,4 +116,13 @@ def test_key_person_counts_per_building_follow_every_change(session):
     session.execute(text("DELETE FROM key_person_category_link WHERE key_person_id = :p AND category_id = :c"),
                     {"p": new_id, "c": elderly})
     session.execute(text("DELETE FROM household WHERE id = :h"), {"h": hh_other})  # cascades to persons, links
+    assert _key_count_drift(session) == 0
+    # a building moved to another grid carries its counts; a deleted building takes them away
+    moved, other_grid = session.execute(text(
+        "SELECT k.building_id, (SELECT min(id) FROM grid WHERE id <> b.grid_id) FROM building_key_count k "
+        "JOIN building b ON b.id = k.building_id ORDER BY k.building_id LIMIT 1"
+    )).one()
+    session.execute(text("UPDATE building SET grid_id = :g WHERE id = :b"), {"g": other_grid, "b": moved})
+    assert _key_count_drift(session) == 0
+    session.execute(text("DELETE FROM building WHERE id = :b"), {"b": moved})
     assert _key_count_drift(session) == 0
