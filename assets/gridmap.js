@@ -418,3 +418,197 @@ window.gridmap.areas = (function () {
         compareStyle: compareStyle
     };
 }());
+
+/* ================================================================================================
+ * tasks and reports (issue 6): the tasking map (pages/tasks.py) and the data-version poll that
+ * refreshes the tasking, field and reporting screens.
+ *
+ * The tasking map reuses the area editor's EditControl handlers (gridmap.areas.mounted / changed /
+ * load) for the drawn-area selection. Its background layers are styled by gridmap.style, with what
+ * is selected (a grid, buildings, a controlled area) outlined from the layer's hideout.selected.
+ * A task's items are points coloured by state; the colours are CSS (gm-tk-state-*), shared with
+ * the progress bars.
+ * ============================================================================================= */
+window.gridmap.tasks = (function () {
+    "use strict";
+
+    var SELECTED = {color: "#006064", weight: 3, opacity: 1, fillColor: "#26c6da", fillOpacity: 0.5, dashArray: null};
+
+    function hideoutOf(context) {
+        return (context && context.hideout) || {};
+    }
+
+    function isSelected(h, p, feature) {
+        var sel = h.selected;
+        if (sel === null || sel === undefined) { return false; }
+        var key = h.layer === "controlled_area" ? p.code : (feature.id !== undefined ? feature.id : p.id);
+        return Array.isArray(sel) ? sel.indexOf(key) >= 0 : sel === key;
+    }
+
+    function style(feature, context) {
+        var h = hideoutOf(context);
+        var base = window.gridmap.style(feature, context);
+        if (isSelected(h, feature.properties || {}, feature)) {
+            return L.extend({}, base, SELECTED, {className: (base.className || "") + " gm-tk-selected"});
+        }
+        return base;
+    }
+
+    function esc(value) {
+        return String(value === null || value === undefined ? "" : value)
+            .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+    }
+
+    function itemPoint(feature, latlng, context) {
+        var h = hideoutOf(context);
+        var p = feature.properties || {};
+        var chosen = h.selected !== null && h.selected !== undefined && h.selected === feature.id;
+        return L.circleMarker(latlng, {
+            radius: chosen ? 9 : 6, weight: chosen ? 3 : (p.overdue ? 2.5 : 1.2), opacity: 1, fillOpacity: 0.95,
+            className: "gm-tk-item gm-tk-state-" + esc(p.state) + (p.overdue ? " gm-tk-item-overdue" : "") +
+                (chosen ? " gm-tk-item-chosen" : ""),
+            bubblingMouseEvents: false
+        });
+    }
+
+    function itemEach(feature, layer, context) {
+        var h = hideoutOf(context);
+        var p = feature.properties || {};
+        var names = h.states || {};
+        var lines = "<b>" + esc(p.place) + "</b><div class=\"gm-tt-sub\">" + esc(names[p.state] || p.state) +
+            (p.assignee ? " · " + esc(p.assignee) : "") + "</div>";
+        if (p.overdue) { lines += "<div class=\"gm-tt-sub gm-tk-tt-late\">" + esc(h.overdue || "") + "</div>"; }
+        layer.bindTooltip(lines, {direction: "top", className: "gm-tooltip", offset: [0, -6], opacity: 0.96});
+    }
+
+    return {style: style, itemPoint: itemPoint, itemEach: itemEach};
+}());
+
+window.gridmap.changes = (function () {
+    "use strict";
+
+    // dcc.Interval tick -> the data version from /api/changes; no_update while it has not moved, so
+    // the screens reload only after a write (by anyone, through any worker).
+    function poll(_n, current) {
+        var dc = window.dash_clientside;
+        if (!current || !current.url || document.hidden) { return dc.no_update; }
+        return fetch(current.url, {credentials: "same-origin", cache: "no-store"})
+            .then(function (r) { return r.ok ? r.json() : null; })
+            .then(function (d) {
+                if (!d || d.version === undefined || d.version === current.version) { return dc.no_update; }
+                return {url: current.url, version: d.version};
+            })
+            .catch(function () { return dc.no_update; });
+    }
+
+    return {poll: poll};
+}());
+
+/* ================================================================================================
+ * coverage views (issue 5): the command map's choropleth, the wall (/wall) and the grid sheet
+ * (/grid/<id>).
+ *
+ * The choropleth's features carry their class colour and a printed value (services.coverage_layers);
+ * the hideout brings the metric's name and the class labels in the page's language. The wall and
+ * the grid sheet poll /api/changes and reload only when the data version moved.
+ * ============================================================================================= */
+window.gridmap.coverage = (function () {
+    "use strict";
+
+    function hideoutOf(context) {
+        return (context && context.hideout) || {};
+    }
+
+    function esc(value) {
+        return String(value === null || value === undefined ? "" : value)
+            .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+    }
+
+    function choroplethStyle(feature) {
+        var p = feature.properties || {};
+        return {color: "#ffffff", weight: 1.2, opacity: 0.9, fillColor: p.color || "#9aa5ad",
+                fillOpacity: 0.68, className: "gm-choropleth gm-choropleth-" + esc(p["class"])};
+    }
+
+    function choroplethEach(feature, layer, context) {
+        var h = hideoutOf(context);
+        var p = feature.properties || {};
+        window.gridmap.onEachFeature(feature, layer, context);  // click highlight, zoom watch
+        var cls = (h.classes && h.classes[p["class"]]) || p["class"] || "";
+        layer.bindTooltip(
+            "<b>" + esc(p.name) + "</b> <span class=\"gm-tt-muted\">" + esc(p.community) + "</span>" +
+            "<div class=\"gm-tt-sub\">" + esc(h.metric || "") + "：<b>" + esc(p.text) + "</b></div>" +
+            "<div class=\"gm-tt-risk\"><i style=\"background:" + esc(p.color) + "\"></i>" + esc(cls) +
+            " · #" + esc(p.position) + "</div>",
+            {sticky: true, className: "gm-tooltip", offset: [12, 0], opacity: 0.96});
+    }
+
+    // The wall: the command map's styles on a dark ground (gridmap.css lightens the outlines).
+    function wallStyle(feature, context) {
+        var s = window.gridmap.style(feature, context);
+        var h = hideoutOf(context);
+        if (h.layer === "community") {
+            var sev = (feature.properties || {}).severity || 0;
+            s = L.extend({}, s, {fillOpacity: sev >= 3 ? 0.75 : (sev === 2 ? 0.6 : 0.28), weight: 1.5});
+        } else if (h.layer === "grid") {
+            var own = (feature.properties || {}).risk_inherited === false;
+            s = L.extend({}, s, {fillOpacity: own ? 0.8 : 0, weight: own ? 2 : 0.6, opacity: own ? 1 : 0.45});
+        } else if (h.layer === "controlled_area") {
+            s = L.extend({}, s, {fillOpacity: 0.45, weight: 3});
+        }
+        return L.extend({}, s, {interactive: false});
+    }
+
+    // The grid sheet's small map: the grid's outline and its buildings, darker with more key people.
+    function sheetStyle(feature) {
+        var p = feature.properties || {};
+        if (p.kind === "grid") {
+            return {color: "#0b3d91", weight: 3, opacity: 0.9, fillColor: "#0b3d91", fillOpacity: 0.04,
+                    dashArray: "6 4", interactive: false, className: "gm-gp-outline"};
+        }
+        var k = p.key_persons || 0;
+        return {color: "#37474f", weight: 1, opacity: 0.8, fillColor: k >= 10 ? "#6a1b9a" : (k >= 3 ? "#9c64c8" : "#b0bec5"),
+                fillOpacity: 0.8, className: "gm-gp-building"};
+    }
+
+    function sheetEach(feature, layer, context) {
+        var h = hideoutOf(context);
+        var p = feature.properties || {};
+        if (p.kind !== "building") { return; }
+        var t = h.t || {};
+        layer.bindTooltip("<b>" + esc(p.name) + "</b><div class=\"gm-tt-sub\">" + esc(p.households) + " " +
+            esc(t.households || "") + " · " + esc(p.key_persons) + " " + esc(t.persons || "") + "</div>",
+            {sticky: true, className: "gm-tooltip", opacity: 0.96});
+    }
+
+    // dcc.Interval tick -> [data version, link state]. The version is no_update until it moves, so
+    // the screens recompute only after a write committed by anyone, through any worker.
+    function poll(_n, url, known, link) {
+        var dc = window.dash_clientside;
+        if (!url) { return [dc.no_update, dc.no_update]; }
+        return fetch(url, {credentials: "same-origin", cache: "no-store"})
+            .then(function (r) { return r.ok ? r.json() : null; })
+            .then(function (d) {
+                if (!d || d.version === undefined) { return [dc.no_update, link === "down" ? dc.no_update : "down"]; }
+                return [d.version === known ? dc.no_update : d.version, link === "ok" ? dc.no_update : "ok"];
+            })
+            .catch(function () { return [dc.no_update, link === "down" ? dc.no_update : "down"]; });
+    }
+
+    // The wall's views, one after the other when rotation is on; charts redraw for their new size.
+    function rotate(n, count) {
+        var view = count > 1 ? (n || 0) % count : 0;
+        setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 50);
+        return "gm-wall gm-wall-view-" + view;
+    }
+
+    // The grid sheet: bring the contact form into view when a person's "log" button is pressed.
+    function showForm(_clicks, formId) {
+        var el = document.getElementById(formId);
+        if (el && el.scrollIntoView) { el.scrollIntoView({behavior: "smooth", block: "start"}); }
+        return window.dash_clientside.no_update;
+    }
+
+    return {choroplethStyle: choroplethStyle, choroplethEach: choroplethEach, wallStyle: wallStyle,
+            sheetStyle: sheetStyle, sheetEach: sheetEach, poll: poll, rotate: rotate, showForm: showForm};
+}());

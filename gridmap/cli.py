@@ -144,9 +144,28 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
             "impact": bench_impact(session, settings, count=args.polygons, repeat=args.repeat),
             "coverage": bench_coverage(session, settings, datetime.now(UTC)),
         }
+        if args.scale:  # scale (issue 8): the naive path, the whole map in chromium, one worker's memory
+            from gridmap.services.bench_city import bench_city
+
+            result["city"] = bench_city(session, settings, scale=args.scale, app=WEB_APP, count=args.polygons)
         session.rollback()
-    print(json.dumps(result, ensure_ascii=False, indent=2))
+    if args.json or not args.scale:  # scale (issue 8): JSON as before, or one figure a line
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        _print_figures(result)
     return 0
+
+
+# scale (issue 8): the web app as a "module:factory" reference, for benchmarks that start a worker.
+WEB_APP = "gridmap.web:create_app"
+
+
+def _print_figures(figures: dict, prefix: str = "") -> None:  # scale (issue 8)
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            _print_figures(value, f"{prefix}{key}.")
+        else:
+            print(f"{prefix}{key} {value}")
 
 
 def _local_date(value: str | None, settings: Settings):
@@ -534,7 +553,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the synthetic demo district").add_subparsers(dest="demo_command", required=True)
     load = demo.add_parser("load", help="generate and load the demo district")
     load.add_argument("--seed", type=int, default=1)
-    load.add_argument("--scale", default="demo", help="demo (default) or small")
+    load.add_argument("--scale", default="demo", help="demo (default), small, or city (~10,000 grids, minutes)")
     load.add_argument("--if-empty", action="store_true", help="do nothing when a district is loaded")
     load.add_argument("--replace", action="store_true", help="replace the district that is loaded")
     load.set_defaults(func=cmd_demo_load)
@@ -565,6 +584,10 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks that print figures (JSON)")
     bench.add_argument("--polygons", type=int, default=50)
     bench.add_argument("--repeat", type=int, default=3)
+    # scale (issue 8): which database/size is measured (a label), and the extra measurements.
+    bench.add_argument("--scale", choices=("demo", "city"),
+                       help="label the database measured and add the naive path, the map in chromium, worker memory")
+    bench.add_argument("--json", action="store_true", help="JSON (the default without --scale)")
     bench.set_defaults(func=cmd_bench)
 
     report = sub.add_parser("report", help="daily and zero reports (日报告、零报告)").add_subparsers(

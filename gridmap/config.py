@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     # The kinds whose walking-distance coverage is reported per grid.
     coverage_service_kinds: tuple[str, ...] = ("testing_point", "supply_point", "vaccination_point")
 
+    # --- the wall display (issue 5) ----------------------------------------------------------------
+    # Seconds each view of /wall stays before the next; 0 keeps one view (no rotation).
+    wall_rotation_seconds: int = 0
+
     # --- input limits -------------------------------------------------------------------------
     max_upload_bytes: int = 50 * 1024 * 1024
     max_polygon_vertices: int = 10_000

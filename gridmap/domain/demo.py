@@ -343,6 +343,11 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
 
+def building_code(building_id: int) -> str:
+    """A building's code, unique in the database: derived from its id."""
+    return f"B{building_id:06d}"
+
+
 def id_check_digit(first17: str) -> str:
     """The GB 11643 check character (ISO 7064 MOD 11-2) of an 18-character ID number."""
     return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
@@ -659,8 +664,10 @@ class _Generator:
         now: datetime,
         shifts_per_day: int,
         staff_per_shift: int,
+        subdistricts: Sequence[tuple[str, str]] | None = None,
     ):
         self.spec = spec
+        self.subdistrict_labels = subdistricts
         self.now = now
         self.today = now.date()
         self.district_code = district_code
@@ -731,12 +738,14 @@ class _Generator:
     def _subdistricts(self, district_id: int, metric: BaseGeometry) -> None:
         spec = self.spec
         cells = _partition(metric, spec.subdistricts, self.rng)
-        names = self._subdistrict_names(cells)
-        order = sorted(range(len(cells)), key=lambda i: names[i][0])
+        if self.subdistrict_labels is None:
+            names = self._subdistrict_names(cells)
+            order = sorted(range(len(cells)), key=lambda i: names[i][0])
+            labels = [(f"{self.district_code}{seq:03d}", names[i][1]) for seq, i in enumerate(order, start=1)]
+        else:  # given by the caller (a city cut into sub-districts), west to east
+            order, labels = list(range(len(cells))), list(self.subdistrict_labels)
         used_communities: set[str] = set()
-        for seq, i in enumerate(order, start=1):
-            _, name = names[i]
-            sub_code = f"{self.district_code}{seq:03d}"
+        for (sub_code, name), i in zip(labels, order, strict=True):
             sub_id = self._add(
                 "subdistrict", district_id=district_id, code=sub_code, name=name, geom=_as_multi(cells[i])
             )
@@ -1007,7 +1016,7 @@ class _Generator:
                 "building",
                 grid_id=grid.id,
                 compound_id=compound_id,
-                code=f"B{len(self.out.building) + 1:06d}",
+                code=building_code(len(self.out.building) + 1),
                 name=name,
                 floors=b.floors,
                 geom=b.geom,
@@ -1588,13 +1597,20 @@ def generate_district(
     now: datetime,
     checkpoint_shifts_per_day: int = 3,
     checkpoint_staff_per_shift: int = 2,
+    subdistricts: Sequence[tuple[str, str]] | None = None,
 ) -> DemoDistrict:
     """A synthetic district inside ``boundary`` (a (multi)polygon in EPSG:4326, lon/lat).
 
     Deterministic: the same boundary, spec, seed and ``now`` give equal rows. ``now`` anchors the
     risk history and the observation dates. Raises :class:`InvalidInput` when the boundary is not
     a polygon or is too small for the spec.
+
+    ``subdistricts`` gives the (code, name) of each sub-district, west to east, instead of the
+    Yuzhong names matched by position and codes numbered from the district's (gridmap.domain.city
+    names the sub-districts of a whole city this way).
     """
+    if subdistricts is not None and len(subdistricts) != spec.subdistricts:
+        raise ValueError("subdistricts must give one (code, name) per sub-district of the spec")
     if not isinstance(boundary, Polygon | MultiPolygon) or boundary.is_empty:
         raise InvalidInput(
             "边界必须是多边形 / the boundary must be a polygon or multipolygon", code="bad_boundary"
@@ -1611,6 +1627,7 @@ def generate_district(
         now=now,
         shifts_per_day=checkpoint_shifts_per_day,
         staff_per_shift=checkpoint_staff_per_shift,
+        subdistricts=subdistricts,
     ).build()
 
 
@@ -1619,6 +1636,7 @@ __all__ = [
     "TABLES",
     "DemoDistrict",
     "DemoSpec",
+    "building_code",
     "generate_district",
     "id_check_digit",
 ]

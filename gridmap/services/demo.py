@@ -51,6 +51,8 @@ SCALES: dict[str, Callable[[Settings], DemoSpec]] = {
     "demo": lambda s: DemoSpec(households_min=s.households_per_grid_min, households_max=s.households_per_grid_max),
     "small": lambda s: DemoSpec.small(),
 }
+# city (issue 8): several real districts, ~10,000 grids; gridmap.services.city.load_city.
+CITY_SCALE = "city"
 # The small scale (fast tests) fills a square of this side cut from the middle of the district, so
 # its grids have the density of real ones rather than eight grids stretched over 23 km².
 SMALL_SIDE_M = 1600.0
@@ -94,8 +96,14 @@ def load_demo(
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> dict[str, int]:
     """Generate and write the demo district; returns the rows written per table."""
+    if scale == CITY_SCALE:  # city (issue 8): streamed chunk by chunk; imported here, it imports this module
+        from gridmap.services.city import load_city
+
+        return load_city(session, settings=settings, now=now, seed=seed, replace=replace, progress=progress)
     if scale not in SCALES:
-        raise GridmapError(f"未知规模 / unknown scale {scale!r}; choose one of {', '.join(SCALES)}", code="bad_scale")
+        raise GridmapError(
+            f"未知规模 / unknown scale {scale!r}; choose one of {', '.join([*SCALES, CITY_SCALE])}", code="bad_scale"
+        )
     # access (issue 7): no row-by-row audit of the initial load; one BULK_LOAD entry instead.
     audit.suspend_for_bulk_load(session)
     if not is_empty(session):

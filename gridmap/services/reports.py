@@ -5,6 +5,11 @@ time; a second filing is an amendment that adds a version and keeps the earlier 
 deadline on, a community without a report is *missing* (before it, *pending*), shown with whom to
 call. Figures roll up community → sub-district → district from each community's latest version;
 emergency reports are counted apart and never stand in for the day's report.
+
+Access (issue 6): filing takes a keyword-only ``principal`` (services.access); ``None`` is the
+operator at the shell, with no check. A principal files only with the ``file_report`` permission, for a
+community of their area; the status board, roll-up, history and the office sheet given a principal
+hold only the communities of their area, and the sheet's export is audited.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -21,10 +26,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridmap.config import Settings, get_settings
+from gridmap.domain import access as access_rules
 from gridmap.domain import reports as rules
 from gridmap.domain.errors import GridmapError, NotFound
 from gridmap.domain.reports import ReportInput, Totals
 from gridmap.io.writers import ExportFailed, neutralize
+from gridmap.services.access import Principal, require, require_in_area, require_write
 
 # Two filings of one community's day racing: the loser takes the next version number.
 _VERSION_ATTEMPTS = 3
@@ -82,12 +89,18 @@ def _check_community(session: Session, community_id: int) -> None:
         raise NotFound(f"没有社区 {community_id} / no community {community_id}", code="unknown_community")
 
 
-def file_report(session: Session, settings: Settings, report: ReportInput, now: datetime) -> ReportView:
+def file_report(
+    session: Session, settings: Settings, report: ReportInput, now: datetime, *, principal: Principal | None = None
+) -> ReportView:
     """File a day's report, a zero report or an emergency report; a refused one writes nothing.
 
     A second normal/zero filing for the same community and day is an amendment (next version);
     emergency reports are numbered apart, any number a day.
     """
+    if principal is not None:
+        require_write(principal)
+        require(principal, access_rules.FILE_REPORT)
+        require_in_area(principal, community_id=report.community_id)
     tz = rules.zone(settings.timezone)
     report = rules.validate_report(report, now, tz)
     _check_community(session, report.community_id)
@@ -135,6 +148,7 @@ def file_zero_report(
     now: datetime,
     responsible_name: str = "",
     responsible_phone: str = "",
+    principal: Principal | None = None,
 ) -> ReportView:
     """零报告: nothing new today, in one call."""
     return file_report(
@@ -142,6 +156,7 @@ def file_zero_report(
         ReportInput(community_id=community_id, report_date=report_date, kind=rules.ZERO, filed_by=filed_by,
                     responsible_name=responsible_name, responsible_phone=responsible_phone),
         now,
+        principal=principal,
     )
 
 
@@ -248,8 +263,11 @@ _LINES_SQL = text(
 )
 
 
-def _lines(session: Session, report_date: date) -> list:
-    return session.execute(_LINES_SQL, {"d": report_date}).all()
+def _lines(session: Session, report_date: date, principal: Principal | None = None) -> list:
+    rows = session.execute(_LINES_SQL, {"d": report_date}).all()
+    if principal is None:
+        return rows
+    return [r for r in rows if r.community_id in principal.community_ids]
 
 
 def _status_of(row, report_date: date, now: datetime | None, settings: Settings) -> CommunityStatus:
@@ -272,10 +290,21 @@ def _status_of(row, report_date: date, now: datetime | None, settings: Settings)
     )
 
 
-def report_status(session: Session, settings: Settings, report_date: date, now: datetime) -> ReportStatus:
+def _contact_for(principal: Principal | None, line: CommunityStatus) -> CommunityStatus:
+    """Whom to call, as the principal may see it: duty phones are masked for the roles that see no
+    staff contacts (auditors)."""
+    if principal is None or principal.role not in access_rules.STAFF_CONTACT_HIDDEN_ROLES:
+        return line
+    return replace(line, responsible_phone=access_rules.mask_phone(line.responsible_phone))
+
+
+def report_status(
+    session: Session, settings: Settings, report_date: date, now: datetime, *, principal: Principal | None = None
+) -> ReportStatus:
     """Per community: filed / zero / missing (from the deadline on) / pending, with whom to call."""
     tz = rules.zone(settings.timezone)
-    lines = [_status_of(r, report_date, now, settings) for r in _lines(session, report_date)]
+    lines = [_contact_for(principal, _status_of(r, report_date, now, settings))
+             for r in _lines(session, report_date, principal)]
     totals = rules.sum_totals(rules.community_totals(c.status, c.counts, c.emergency_reports) for c in lines)
     return ReportStatus(report_date, rules.deadline_at(report_date, settings.report_deadline, tz), lines, totals)
 
@@ -312,15 +341,16 @@ class Rollup:
 
 
 def rollup(
-    session: Session, report_date: date, settings: Settings | None = None, now: datetime | None = None
+    session: Session, report_date: date, settings: Settings | None = None, now: datetime | None = None, *,
+    principal: Principal | None = None,
 ) -> Rollup:
     """Totals per level, community → sub-district → district, from each community's latest version.
 
     Without ``now`` the day is looked at after the fact: a community without a report is missing.
     """
     settings = settings or get_settings()
-    rows = _lines(session, report_date)
-    lines = [_status_of(r, report_date, now, settings) for r in rows]
+    rows = _lines(session, report_date, principal)
+    lines = [_contact_for(principal, _status_of(r, report_date, now, settings)) for r in rows]
     per_community = [rules.community_totals(c.status, c.counts, c.emergency_reports) for c in lines]
     subdistricts: dict[int, LevelTotals] = {}
     districts: dict[int, LevelTotals] = {}
@@ -341,9 +371,13 @@ _NUMBER_COLUMNS = (5, 6, 7, 8)  # 新增病例 .. 完成任务数, 1-based
 
 
 def export_report_xlsx(
-    session: Session, settings: Settings, report_date: date, path: Path, now: datetime
+    session: Session, settings: Settings, report_date: date, path: Path, now: datetime, *,
+    principal: Principal | None = None,
 ) -> int:
-    """The day's roll-up as the summary sheet offices use; missing communities in red. Returns rows."""
+    """The day's roll-up as the summary sheet offices use; missing communities in red. Returns rows.
+
+    With a principal: their area's communities only, and the export written to the audit trail.
+    """
     import openpyxl
     from openpyxl.styles import Alignment, Border, Font, Side
     from openpyxl.utils import get_column_letter
@@ -354,8 +388,9 @@ def export_report_xlsx(
                            code="unknown_format")
     if not path.parent.is_dir():
         raise ExportFailed(f"目录不存在 / folder not found: {path.parent}", code="bad_path")
+    require(principal, access_rules.EXPORT)
     tz = rules.zone(settings.timezone)
-    rows = _lines(session, report_date)
+    rows = _lines(session, report_date, principal)
     lines = [_status_of(r, report_date, now, settings) for r in rows]
     district_names = list(dict.fromkeys(r.district_name for r in rows)) or [""]
     headers = rules.EXCEL_HEADERS
@@ -422,5 +457,35 @@ def export_report_xlsx(
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+    if principal is not None:
+        from gridmap.services import audit
+
+        audit.record(session, principal, "EXPORT", "daily_report",
+                     detail={"rows": len(lines), "format": "xlsx", "report_date": report_date.isoformat()})
     return len(lines)
+
+
+# --- for the reporting screens (issue 6) ---------------------------------------------------------
+def report_history(
+    session: Session, community_id: int, *, since: date, until: date, principal: Principal | None = None
+) -> list[ReportView]:
+    """Every filing of a community between two days (both included): newest day first, then the
+    day's versions in order and its emergency reports after them."""
+    require_in_area(principal, community_id=community_id)
+    _check_community(session, community_id)
+    rows = session.execute(
+        text(_REPORT_SELECT + " WHERE r.community_id = :c AND r.report_date BETWEEN :since AND :until"
+             " ORDER BY r.report_date DESC, (r.kind = 'emergency'), r.version"),
+        {"c": community_id, "since": since, "until": until},
+    ).all()
+    return [ReportView(**r._mapping) for r in rows]
+
+
+def communities_for(session: Session, principal: Principal | None) -> list[dict]:
+    """The communities a principal may report for or look at: id, code, name, sub-district."""
+    rows = session.execute(
+        text("SELECT cm.id, cm.code, cm.name, sd.name AS subdistrict_name FROM community cm"
+             " JOIN subdistrict sd ON sd.id = cm.subdistrict_id ORDER BY sd.code, cm.code")
+    ).all()
+    return [dict(r._mapping) for r in rows if principal is None or r.id in principal.community_ids]
 

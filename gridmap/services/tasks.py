@@ -10,6 +10,13 @@ failed, and a community worker validates it. Every action is a row in ``task_his
 Concurrency: every item action first locks the item's row (``SELECT ... FOR UPDATE``) and then
 applies the pure rule from gridmap.domain.tasks, so of two staff taking the same item at the same
 moment the second waits for the first's transaction and then sees the item taken.
+
+Access (issue 6): every write takes a keyword-only ``principal`` (services.access). ``None`` is the
+operator at the shell and the tests of the rules: no check. With a principal, giving out, closing,
+reassigning and generating contact rounds need ``manage_tasks`` over every grid they touch; field
+actions need ``work_tasks`` on an item inside the principal's area, acting as a staff member of
+it; validating needs a validator role (``settings.task_validator_roles``). Reads given a principal
+return only what lies inside their area.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridmap.config import Settings
+from gridmap.domain import access as access_rules
 from gridmap.domain import tasks as rules
 from gridmap.domain.errors import InvalidInput, NotFound
 from gridmap.domain.reports import zone
@@ -38,6 +46,7 @@ from gridmap.domain.tasks import (
     TaskConflict,
     TaskError,
 )
+from gridmap.services.access import AccessDenied, Principal, require, require_in_area, require_write
 from gridmap.services.areas import get_version
 from gridmap.services.impact import check_inside_district, compute_impact, to_ewkb
 
@@ -115,6 +124,7 @@ class ItemView:
     version: int
     lon: float
     lat: float
+    compound_name: str | None = None  # building names repeat from compound to compound (1栋, 2栋 ...)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -159,39 +169,55 @@ _ITEM_SELECT = """
            g.community_id, i.assigned_staff_id, a.name AS assigned_name, a.phone AS assigned_phone,
            i.assignment_source, i.locked_by, lk.name AS locked_by_name, i.locked_until, i.due_at,
            (i.due_at < :now AND i.state IN ('open', 'locked', 'invalidated')) AS overdue,
-           i.note, i.done_by, i.done_at, i.version, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat
+           i.note, i.done_by, i.done_at, i.version, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat,
+           cp.name AS compound_name
     FROM task_item i
     JOIN task t ON t.id = i.task_id
     JOIN task_type tt ON tt.id = t.task_type_id
     JOIN building b ON b.id = i.building_id
     JOIN grid g ON g.id = b.grid_id
+    LEFT JOIN compound cp ON cp.id = b.compound_id
     LEFT JOIN household h ON h.id = i.household_id
     LEFT JOIN staff a ON a.id = i.assigned_staff_id
     LEFT JOIN staff lk ON lk.id = i.locked_by
 """
 
 
-def get_item(session: Session, item_id: int, now: datetime) -> ItemView:
+def _grid_scope(principal: Principal | None, column: str = "b.grid_id") -> tuple[str, dict]:
+    """A WHERE fragment keeping rows whose grid lies inside the principal's area (all for None)."""
+    if principal is None:
+        return "true", {}
+    return f"{column} = ANY(:scope_grids)", {"scope_grids": sorted(principal.grid_ids)}
+
+
+def get_item(session: Session, item_id: int, now: datetime, *, principal: Principal | None = None) -> ItemView:
     row = session.execute(text(_ITEM_SELECT + " WHERE i.id = :id"), {"id": item_id, "now": now}).one_or_none()
     if row is None:
         raise NotFound(f"没有任务条目 {item_id} / no task item {item_id}", code="unknown_item")
+    if principal is not None:
+        require_in_area(principal, grid_id=_item_grid(session, item_id))
     return ItemView(**row._mapping)
 
 
-def task_items(session: Session, task_id: int, now: datetime) -> list[ItemView]:
-    """Every item of a task, with the point to draw it at and the names to show."""
+def task_items(
+    session: Session, task_id: int, now: datetime, *, principal: Principal | None = None
+) -> list[ItemView]:
+    """Every item of a task, with the point to draw it at and the names to show (with a principal:
+    the items inside their area)."""
     _task_row(session, task_id)
-    rows = session.execute(text(_ITEM_SELECT + " WHERE i.task_id = :t ORDER BY i.due_at, i.id"),
-                           {"t": task_id, "now": now}).all()
+    scope, params = _grid_scope(principal)
+    rows = session.execute(text(_ITEM_SELECT + f" WHERE i.task_id = :t AND {scope} ORDER BY i.due_at, i.id"),
+                           {"t": task_id, "now": now, **params}).all()
     return [ItemView(**r._mapping) for r in rows]
 
 
-def overdue_items(session: Session, now: datetime) -> list[ItemView]:
+def overdue_items(session: Session, now: datetime, *, principal: Principal | None = None) -> list[ItemView]:
     """Items of open tasks past their due time and not yet done (open, taken or sent back)."""
+    scope, params = _grid_scope(principal)
     rows = session.execute(
         text(_ITEM_SELECT + " WHERE t.status = 'open' AND i.due_at < :now"
-             " AND i.state IN ('open', 'locked', 'invalidated') ORDER BY i.due_at, i.id"),
-        {"now": now},
+             f" AND i.state IN ('open', 'locked', 'invalidated') AND {scope} ORDER BY i.due_at, i.id"),
+        {"now": now, **params},
     ).all()
     return [ItemView(**r._mapping) for r in rows]
 
@@ -231,20 +257,39 @@ _TASK_SELECT = """
 """
 
 
-def _task_row(session: Session, task_id: int):
+# A task is inside a principal's area when one of its items is (a district-wide door-knock shows in
+# every community it reaches).
+_TASK_IN_SCOPE = ("EXISTS (SELECT 1 FROM task_item si JOIN building sb ON sb.id = si.building_id"
+                  " WHERE si.task_id = t.id AND sb.grid_id = ANY(:scope_grids))")
+
+
+def _task_row(session: Session, task_id: int, principal: Principal | None = None):
     row = session.execute(text(_TASK_SELECT + " WHERE t.id = :id"), {"id": task_id}).one_or_none()
     if row is None:
         raise NotFound(f"没有任务 {task_id} / no task {task_id}", code="unknown_task")
+    if principal is not None and not session.execute(
+        text(f"SELECT {_TASK_IN_SCOPE} FROM task t WHERE t.id = :id"),
+        {"id": task_id, "scope_grids": sorted(principal.grid_ids)},
+    ).scalar():
+        raise AccessDenied(f"任务 {task_id} 不在你负责的区域（{principal.area_name}）内 / task {task_id} is "
+                           f"outside your area ({principal.area_name})")
     return row
 
 
-def get_task(session: Session, task_id: int, now: datetime) -> TaskSummary:
-    return _summaries(session, [_task_row(session, task_id)], now)[0]
+def get_task(session: Session, task_id: int, now: datetime, *, principal: Principal | None = None) -> TaskSummary:
+    return _summaries(session, [_task_row(session, task_id, principal)], now)[0]
 
 
-def list_tasks(session: Session, now: datetime, *, include_closed: bool = False) -> list[TaskSummary]:
+def list_tasks(
+    session: Session, now: datetime, *, include_closed: bool = False, principal: Principal | None = None
+) -> list[TaskSummary]:
+    """Tasks by due time; with a principal, those reaching into their area (progress of the whole task)."""
+    scope, params = "true", {}
+    if principal is not None:
+        scope, params = _TASK_IN_SCOPE, {"scope_grids": sorted(principal.grid_ids)}
     rows = session.execute(
-        text(_TASK_SELECT + " WHERE (:all OR t.status = 'open') ORDER BY t.due_at, t.id"), {"all": include_closed}
+        text(_TASK_SELECT + f" WHERE (:all OR t.status = 'open') AND {scope} ORDER BY t.due_at, t.id"),
+        {"all": include_closed, **params},
     ).all()
     return _summaries(session, rows, now)
 
@@ -266,14 +311,76 @@ def task_progress(session: Session, task_id: int, now: datetime | None = None) -
     return counts
 
 
-def task_history(session: Session, task_id: int) -> list[dict]:
-    _task_row(session, task_id)
+def task_history(session: Session, task_id: int, *, principal: Principal | None = None) -> list[dict]:
+    _task_row(session, task_id, principal)
     rows = session.execute(
         text("SELECT id, task_item_id, action, actor, actor_staff_id, at, details FROM task_history"
              " WHERE task_id = :t ORDER BY at, id"),
         {"t": task_id},
     ).all()
     return [{**r._mapping, "at": r.at.isoformat()} for r in rows]
+
+
+# --- access (issue 6) ---------------------------------------------------------------------------
+def _item_grid(session: Session, item_id: int) -> int:
+    grid_id = session.execute(
+        text("SELECT b.grid_id FROM task_item i JOIN building b ON b.id = i.building_id WHERE i.id = :i"),
+        {"i": item_id},
+    ).scalar()
+    if grid_id is None:
+        raise NotFound(f"没有任务条目 {item_id} / no task item {item_id}", code="unknown_item")
+    return grid_id
+
+
+def _require_manager(principal: Principal | None) -> None:
+    if principal is None:
+        return
+    require_write(principal)
+    require(principal, access_rules.MANAGE_TASKS)
+
+
+def _require_over_buildings(session: Session, principal: Principal | None, building_ids: Iterable[int]) -> None:
+    """Every building lies in a grid of the principal's area (a task may not reach beyond it)."""
+    if principal is None:
+        return
+    grids = set(session.execute(text("SELECT DISTINCT grid_id FROM building WHERE id = ANY(:ids)"),
+                                {"ids": sorted(set(building_ids))}).scalars())
+    outside = grids - principal.grid_ids
+    if outside:
+        raise AccessDenied(
+            f"所选范围超出你负责的区域（{principal.area_name}），涉及 {len(outside)} 个网格 / the selection reaches "
+            f"{len(outside)} grid(s) outside your area ({principal.area_name})"
+        )
+
+
+def _require_over_task(session: Session, principal: Principal | None, task_id: int) -> None:
+    if principal is None:
+        return
+    _task_row(session, task_id, principal)
+    buildings = session.execute(text("SELECT DISTINCT building_id FROM task_item WHERE task_id = :t"),
+                                {"t": task_id}).scalars()
+    _require_over_buildings(session, principal, buildings)
+
+
+def _require_staff_in_area(session: Session, principal: Principal | None, staff_id: int) -> None:
+    """The staff member acted as (or given an item) works in a community of the principal's area."""
+    if principal is None:
+        return
+    community_id = session.execute(text("SELECT community_id FROM staff WHERE id = :s"), {"s": staff_id}).scalar()
+    if community_id is not None and community_id not in principal.community_ids:
+        raise AccessDenied(
+            f"该工作人员不在你负责的区域（{principal.area_name}）/ that staff member works outside your area "
+            f"({principal.area_name})"
+        )
+
+
+def _require_field_work(session: Session, principal: Principal | None, item_id: int, staff_id: int) -> None:
+    if principal is None:
+        return
+    require_write(principal)
+    require(principal, access_rules.WORK_TASKS)
+    require_in_area(principal, grid_id=_item_grid(session, item_id))
+    _require_staff_in_area(session, principal, staff_id)
 
 
 # --- creating -----------------------------------------------------------------------------------
@@ -474,8 +581,10 @@ def create_task(
     now: datetime,
     title: str | None = None,
     due_at: datetime | None = None,
+    principal: Principal | None = None,
 ) -> TaskSummary:
     """Create a task from what was selected on the map, split into items with proposed assignees."""
+    _require_manager(principal)
     if not created_by.strip():
         raise InvalidInput("须填写任务发布人 / who gives out the task?", code="author_required")
     ttype = get_task_type(session, type_code)
@@ -485,6 +594,7 @@ def create_task(
     building_ids, persons, geom, data = _resolve(session, selection, settings)
     targets = _targets(session, ttype.item_level, building_ids, persons)
     rules.check_item_count(len(targets), settings.task_max_items)
+    _require_over_buildings(session, principal, (t.building_id for t in targets))
     task_id = session.execute(
         text("INSERT INTO task (task_type_id, title, created_by, created_at, due_at, selection, status, version, geom)"
              " VALUES (:type, :title, :by, :now, :due, CAST(:sel AS jsonb), 'open', 1,"
@@ -499,8 +609,13 @@ def create_task(
     return get_task(session, task_id, now)
 
 
-def close_task(session: Session, task_id: int, *, base_version: int, actor: str, now: datetime) -> TaskSummary:
+def close_task(
+    session: Session, task_id: int, *, base_version: int, actor: str, now: datetime,
+    principal: Principal | None = None,
+) -> TaskSummary:
     """Close a task from the version the user saw; refused when someone changed it meanwhile."""
+    _require_manager(principal)
+    _require_over_task(session, principal, task_id)
     row = session.execute(
         text("UPDATE task SET status = 'closed', closed_at = :now, version = version + 1"
              " WHERE id = :id AND version = :v AND status = 'open' RETURNING id"),
@@ -569,8 +684,12 @@ def _lock_item(session: Session, item_id: int) -> _LockedItem:
     return _LockedItem(**row._mapping, holder_name=holder)
 
 
-def take_item(session: Session, item_id: int, staff: int, now: datetime, settings: Settings) -> ItemView:
+def take_item(
+    session: Session, item_id: int, staff: int, now: datetime, settings: Settings, *,
+    principal: Principal | None = None,
+) -> ItemView:
     """Lock the item to ``staff`` for ``settings.task_lock_minutes``; ItemLocked when someone holds it."""
+    _require_field_work(session, principal, item_id, staff)
     who = _staff(session, staff)
     item = _lock_item(session, item_id)
     if not rules.can_take(item.state, item.locked_by, item.locked_until, who.id, now):
@@ -605,8 +724,11 @@ def _require_holder(item, who) -> None:
         raise NotLockHolder(f"该条目由 {holder} 领取，只有领取人可以提交 / only {holder}, who took the item, can do this")
 
 
-def release_item(session: Session, item_id: int, staff: int, now: datetime) -> ItemView:
+def release_item(
+    session: Session, item_id: int, staff: int, now: datetime, *, principal: Principal | None = None
+) -> ItemView:
     """Give an item back (退回) before finishing it; only its holder can."""
+    _require_field_work(session, principal, item_id, staff)
     who = _staff(session, staff)
     item = _lock_item(session, item_id)
     _require_holder(item, who)
@@ -620,12 +742,16 @@ def release_item(session: Session, item_id: int, staff: int, now: datetime) -> I
     return get_item(session, item_id, now)
 
 
-def finish_item(session: Session, item_id: int, staff: int, *, outcome: str, note: str = "", now: datetime) -> ItemView:
+def finish_item(
+    session: Session, item_id: int, staff: int, *, outcome: str, note: str = "", now: datetime,
+    principal: Principal | None = None,
+) -> ItemView:
     """Close an item in the field as done or failed (failed needs a note); only by the lock holder.
 
     A holder whose lock ran out may still finish while nobody else has taken the item: staff in a
     stairwell without signal should not lose their work to a clock.
     """
+    _require_field_work(session, principal, item_id, staff)
     who = _staff(session, staff)
     item = _lock_item(session, item_id)
     _require_holder(item, who)
@@ -641,9 +767,16 @@ def finish_item(session: Session, item_id: int, staff: int, *, outcome: str, not
 
 
 def validate_item(
-    session: Session, item_id: int, staff: int, *, valid: bool, note: str = "", now: datetime, settings: Settings
+    session: Session, item_id: int, staff: int, *, valid: bool, note: str = "", now: datetime, settings: Settings,
+    principal: Principal | None = None,
 ) -> ItemView:
     """A community worker of the item's community accepts (validated) or sends back (invalidated)."""
+    if principal is not None:
+        _require_field_work(session, principal, item_id, staff)
+        if principal.role not in settings.task_validator_roles:
+            name_zh, name_en = access_rules.ROLES.get(principal.role, (principal.role, principal.role))
+            raise AccessDenied(f"{name_zh}不能验收：须由社区工作者验收 / a {name_en.lower()} cannot validate: "
+                               "a community worker must")
     who = _staff(session, staff)
     item = _lock_item(session, item_id)
     if who.role not in settings.task_validator_roles or who.community_id != item.community_id:
@@ -665,9 +798,14 @@ def validate_item(
 
 
 def reassign_item(
-    session: Session, item_id: int, staff: int, *, actor: str, now: datetime, base_version: int | None = None
+    session: Session, item_id: int, staff: int, *, actor: str, now: datetime, base_version: int | None = None,
+    principal: Principal | None = None,
 ) -> ItemView:
     """Give the item to another staff member by hand; with ``base_version``, refused if it changed since."""
+    if principal is not None:
+        _require_manager(principal)
+        require_in_area(principal, grid_id=_item_grid(session, item_id))
+        _require_staff_in_area(session, principal, staff)
     to = _staff(session, staff)
     item = _lock_item(session, item_id)
     if base_version is not None and item.version != base_version:
@@ -721,13 +859,17 @@ _VULNERABLE_SQL = text(
 )
 
 
-def generate_contact_rounds(session: Session, settings: Settings, now: datetime, week_start: date) -> ContactRounds:
+def generate_contact_rounds(
+    session: Session, settings: Settings, now: datetime, week_start: date, *, principal: Principal | None = None
+) -> ContactRounds:
     """Contact-round items so each vulnerable person is visited ``vulnerable_contacts_per_week`` times.
 
     One task per community and week (its ``recurrence_key``); the due days are spread over the week
     (twice: Wednesday and Sunday, local time). Running it again for the same week adds only what is
-    missing (a person who became vulnerable since), so it is safe to run every day.
+    missing (a person who became vulnerable since), so it is safe to run every day. With a
+    principal, only the communities of their area.
     """
+    _require_manager(principal)
     ttype = get_task_type(session, CONTACT_ROUND)
     tz = zone(settings.timezone)
     monday = rules.week_start_of(week_start)
@@ -735,7 +877,8 @@ def generate_contact_rounds(session: Session, settings: Settings, now: datetime,
     dues = [rules.end_of_local_day(d, tz) for d in days]
     by_community: dict[int, list] = defaultdict(list)
     for p in session.execute(_VULNERABLE_SQL):
-        by_community[p.community_id].append(p)
+        if principal is None or p.community_id in principal.community_ids:
+            by_community[p.community_id].append(p)
 
     tasks_created = items_created = 0
     task_ids: list[int] = []
@@ -777,3 +920,209 @@ def generate_contact_rounds(session: Session, settings: Settings, now: datetime,
         week_start=monday, due_days=days, persons=sum(len(p) for p in by_community.values()),
         tasks_created=tasks_created, items_created=items_created, task_ids=task_ids,
     )
+
+
+# --- what the tasking screens ask (issue 6) -----------------------------------------------------
+@dataclass(frozen=True)
+class ProposedAssignee:
+    staff_id: int
+    name: str
+    role: str
+    phone: str | None
+    source: str  # where the proposal comes from: volunteer / building_leader / grid_leader / nearest
+    items: int
+
+
+@dataclass(frozen=True)
+class TaskPreview:
+    """What creating the task would make: the same selection, split and assignment as create_task."""
+
+    type_code: str
+    item_level: str
+    items: int
+    buildings: int
+    households: int
+    grids: int
+    assignees: list[ProposedAssignee]
+    unassigned: int
+    default_title: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def preview_task(
+    session: Session, settings: Settings, *, type_code: str, selection: Selection,
+    principal: Principal | None = None,
+) -> TaskPreview:
+    """The number of items a selection makes and who would get them, before anything is written.
+
+    Refused like create_task: an empty or too large selection, one reaching outside the area.
+    """
+    _require_manager(principal)
+    ttype = get_task_type(session, type_code)
+    building_ids, persons, _geom, data = _resolve(session, selection, settings)
+    targets = _targets(session, ttype.item_level, building_ids, persons)
+    rules.check_item_count(len(targets), settings.task_max_items)
+    buildings = sorted({t.building_id for t in targets})
+    _require_over_buildings(session, principal, buildings)
+    picks = propose_assignees(session, targets, ttype.assignee_order)
+    per_staff: dict[int, tuple[str, int]] = {}
+    for staff_id, source in picks:
+        if staff_id is not None:
+            _src, n = per_staff.get(staff_id, (source, 0))
+            per_staff[staff_id] = (_src or "", n + 1)
+    staff_rows = {r.id: r for r in session.execute(
+        text("SELECT id, name, role, phone FROM staff WHERE id = ANY(:ids)"), {"ids": list(per_staff)})}
+    assignees = sorted(
+        (ProposedAssignee(sid, staff_rows[sid].name, staff_rows[sid].role, staff_rows[sid].phone, src, n)
+         for sid, (src, n) in per_staff.items() if sid in staff_rows),
+        key=lambda a: (-a.items, a.name, a.staff_id),
+    )
+    counts = session.execute(
+        text("SELECT count(DISTINCT grid_id) AS grids, coalesce(sum(households), 0) AS households"
+             " FROM building WHERE id = ANY(:ids)"),
+        {"ids": buildings},
+    ).one()
+    households = (len({t.household_id for t in targets if t.household_id is not None})
+                  if ttype.item_level == "household" else int(counts.households))
+    return TaskPreview(
+        type_code=ttype.code, item_level=ttype.item_level, items=len(targets), buildings=len(buildings),
+        households=households, grids=int(counts.grids), assignees=assignees,
+        unassigned=sum(1 for staff_id, _ in picks if staff_id is None), default_title=_default_title(ttype, data),
+    )
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    id: int
+    name: str
+    role: str
+    phone: str | None
+    community_id: int
+    how: str = ""  # how a logged-in user was matched to this staff member (acting_staff)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def staff_choices(session: Session, community_id: int) -> list[StaffMember]:
+    """Active staff of a community, to give an item to by hand (grid leaders and workers first)."""
+    rows = session.execute(
+        text("SELECT id, name, role, phone, community_id FROM staff WHERE community_id = :c AND active"
+             " ORDER BY CASE role WHEN 'grid_leader' THEN 0 WHEN 'community_worker' THEN 1"
+             " WHEN 'building_leader' THEN 2 WHEN 'volunteer' THEN 3 ELSE 4 END, name, id"),
+        {"c": community_id},
+    ).all()
+    return [StaffMember(**r._mapping) for r in rows]
+
+
+# The staff role a user of each app role works as in the field.
+_FIELD_STAFF_ROLE = {"grid_leader": "grid_leader", "community_worker": "community_worker", "volunteer": "volunteer"}
+
+
+def acting_staff(session: Session, principal: Principal | None) -> StaffMember | None:
+    """The staff member a logged-in user works as in the field, or None.
+
+    ``app_user`` has no link to ``staff`` (yet). Until it has, a user is matched: the active staff
+    member of their role inside their area whose name is the user's display name, else the first
+    such member by id: for a grid leader, the grid leader assigned to their grid; for a community
+    worker, a community worker of their community; for a volunteer, a volunteer who holds a household
+    of their grid (or community). Setting a user's display name to a staff member's name links them.
+    """
+    if principal is None:
+        return None
+    staff_role = _FIELD_STAFF_ROLE.get(principal.role)
+    if staff_role is None:
+        return None
+    if staff_role == "grid_leader":
+        where = ("EXISTS (SELECT 1 FROM staff_assignment sa WHERE sa.staff_id = s.id"
+                 " AND sa.grid_id = ANY(:grids))")
+    elif staff_role == "volunteer":
+        where = ("EXISTS (SELECT 1 FROM staff_assignment sa JOIN household h ON h.id = sa.household_id"
+                 " JOIN building b ON b.id = h.building_id WHERE sa.staff_id = s.id AND b.grid_id = ANY(:grids))")
+    else:
+        where = "s.community_id = ANY(:communities)"
+    row = session.execute(
+        text("SELECT s.id, s.name, s.role, s.phone, s.community_id,"
+             " CASE WHEN s.name = :display THEN 'name' ELSE 'area' END AS how"
+             f" FROM staff s WHERE s.active AND s.role = :role AND {where}"
+             " ORDER BY (s.name = :display) DESC, s.id LIMIT 1"),
+        {"role": staff_role, "display": principal.display_name or "", "grids": sorted(principal.grid_ids),
+         "communities": sorted(principal.community_ids)},
+    ).one_or_none()
+    return StaffMember(**row._mapping) if row else None
+
+
+FIELD_SCOPES: tuple[str, ...] = ("todo", "mine", "finished")
+
+
+def field_items(
+    session: Session, principal: Principal | None, now: datetime, *, staff_id: int | None = None,
+    scope: str = "todo", limit: int = 200,
+) -> tuple[list[ItemView], int]:
+    """Items of open tasks inside the principal's area for the field screen, by due time: (items, total).
+
+    ``todo``: still to do (open, taken, sent back); ``mine``: assigned to or taken by ``staff_id``,
+    unfinished; ``finished``: done, failed or validated.
+    """
+    if scope not in FIELD_SCOPES:
+        raise InvalidInput(f"未知筛选 / unknown filter {scope!r}", code="bad_scope")
+    where, params = _grid_scope(principal)
+    unfinished = "i.state IN ('open', 'locked', 'invalidated')"
+    if scope == "todo":
+        where += f" AND {unfinished}"
+    elif scope == "mine":
+        where += f" AND {unfinished} AND (i.assigned_staff_id = :me OR (i.locked_by = :me AND i.locked_until > :now))"
+    else:
+        where += " AND i.state IN ('done', 'failed', 'validated')"
+    params.update({"me": staff_id, "now": now, "limit": limit})
+    base = (" FROM task_item i JOIN task t ON t.id = i.task_id JOIN building b ON b.id = i.building_id"
+            f" WHERE t.status = 'open' AND {where}")
+    total = session.execute(text("SELECT count(*)" + base), params).scalar_one()
+    order = "i.done_at DESC NULLS LAST, i.id" if scope == "finished" else "i.due_at, i.id"
+    rows = session.execute(
+        text(_ITEM_SELECT + f" WHERE t.status = 'open' AND {where} ORDER BY {order} LIMIT :limit"), params
+    ).all()
+    return [ItemView(**r._mapping) for r in rows], int(total)
+
+
+@dataclass(frozen=True)
+class GridChoice:
+    id: int
+    code: str
+    name: str
+    community_id: int
+    community_name: str
+    buildings: int
+    households: int
+    key_persons: int
+
+
+def grid_choice(session: Session, grid_id: int, *, principal: Principal | None = None) -> GridChoice:
+    """A grid picked on the map, with what a task over it would reach."""
+    require_in_area(principal, grid_id=grid_id)
+    row = session.execute(
+        text("SELECT g.id, g.code, g.name, g.community_id, c.name AS community_name,"
+             " (SELECT count(*) FROM building b WHERE b.grid_id = g.id) AS buildings, g.households,"
+             " (SELECT count(*) FROM key_person kp JOIN household h ON h.id = kp.household_id"
+             "  JOIN building b ON b.id = h.building_id WHERE b.grid_id = g.id) AS key_persons"
+             " FROM grid g JOIN community c ON c.id = g.community_id WHERE g.id = :g"),
+        {"g": grid_id},
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"没有网格 {grid_id} / no grid {grid_id}", code="unknown_grid")
+    return GridChoice(**row._mapping)
+
+
+def area_bounds(session: Session, *, grid_ids: Iterable[int] | None = None) -> list[list[float]] | None:
+    """[[south, west], [north, east]] around the given grids (all grids for None); None when none."""
+    ids = None if grid_ids is None else sorted(set(grid_ids))
+    row = session.execute(
+        text("SELECT ST_YMin(e), ST_XMin(e), ST_YMax(e), ST_XMax(e) FROM (SELECT ST_Extent(geom) AS e FROM grid"
+             " WHERE CAST(:ids AS integer[]) IS NULL OR id = ANY(CAST(:ids AS integer[]))) x"),
+        {"ids": ids},
+    ).one()
+    if row[0] is None:
+        return None
+    return [[row[0], row[1]], [row[2], row[3]]]

@@ -15,8 +15,10 @@ from gridmap.config import Settings, get_settings
 from gridmap.web import layout
 from gridmap.web.auth import register_auth  # access (issue 7)
 from gridmap.web.context import SETTINGS_KEY
+from gridmap.web.coverage_routes import register_coverage_routes  # coverage views (issue 5)
 from gridmap.web.i18n import t
 from gridmap.web.routes import register_routes
+from gridmap.web.task_routes import register_task_routes  # tasks and reports (issue 6)
 
 _HERE = Path(__file__).resolve().parent
 PAGES_FOLDER = _HERE / "pages"
@@ -43,6 +45,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     # access (issue 7): log-in, log-out, and the guard in front of every page and data route.
     register_auth(app)
     register_routes(app.server, app.config.routes_pathname_prefix)
+    register_coverage_routes(app.server, app.config.routes_pathname_prefix)  # coverage views (issue 5)
+    register_task_routes(app.server, app.config.routes_pathname_prefix)  # tasks and reports (issue 6)
     app.layout = lambda: layout.app_layout(settings)
     layout.register_callbacks(app)
     _claim_page_callbacks(app)

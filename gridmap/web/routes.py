@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 
 from flask import Flask, Response, jsonify, request
 from sqlalchemy import text
@@ -85,6 +86,7 @@ def changes() -> Response:
         return _json_error(503, exc.code, str(exc))
     response = jsonify(ok=True, **version.as_dict())
     response.cache_control.no_store = True
+    response.headers["X-Gridmap-Worker"] = str(os.getpid())  # workers (issue 8): which process answered
     return response
 
 

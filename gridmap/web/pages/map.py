@@ -8,6 +8,7 @@ Layer data is not in the layout: each dl.GeoJSON loads ``/api/layers/<layer>.geo
 
 from __future__ import annotations
 
+from datetime import UTC, datetime  # coverage choropleth
 from typing import NamedTuple
 
 import dash
@@ -16,9 +17,10 @@ from dash import ALL, Input, Output, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
 from gridmap.db.session import DatabaseUnavailable, session_scope
-from gridmap.domain.errors import NotFound
-from gridmap.services import layers
-from gridmap.web import components, ids
+from gridmap.domain.errors import GridmapError, NotFound  # GridmapError: coverage choropleth
+from gridmap.services import coverage_layers, layers  # coverage_layers: coverage choropleth
+from gridmap.services.coverage import staffing_gaps  # coverage choropleth
+from gridmap.web import components, coverage_components, ids  # coverage_components: coverage choropleth
 from gridmap.web.auth import current_principal
 from gridmap.web.context import current_settings
 from gridmap.web.i18n import both, js_labels, normalise, t
@@ -117,6 +119,7 @@ def _map(settings, bounds: list[list[float]], lang: str, risk_classes: list[dict
         )
     )
     children.append(dl.ScaleControl(position="bottomright", imperial=False))
+    children.append(dl.LayerGroup(id=ids.MAP_CHOROPLETH))  # coverage choropleth: filled by show_coverage
     return dl.MapContainer(
         children,
         id=ids.MAP,
@@ -165,10 +168,16 @@ def layout(**_query) -> html.Div:
                         id=ids.MAP_LEGEND_BOX,
                         className="gm-legend",
                     ),
+                    coverage_components.metric_box(coverage_layers.metric_catalogue(settings), lang),  # coverage choropleth
                 ],
             ),
             html.Aside(components.empty_panel(lang), id=ids.MAP_PANEL, className="gm-panel"),
             dcc.Store(id=ids.MAP_SELECTED, storage_type="memory"),
+            # coverage choropleth: the data version, polled, so the choropleth and ranking follow changes
+            dcc.Store(id=ids.MAP_COVERAGE_VERSION),
+            dcc.Store(id=f"{ids.MAP_COVERAGE_VERSION}-link", data="ok"),
+            dcc.Store(id=f"{ids.MAP_COVERAGE_VERSION}-url", data=dash.get_relative_path("/api/changes")),
+            dcc.Interval(id=ids.MAP_COVERAGE_POLL, interval=COVERAGE_POLL_MS),
         ],
     )
 
@@ -248,3 +257,103 @@ def translate_map(lang: str | None, current_hideout: dict | None):
         raise PreventUpdate from None
     legend = components.legend_body(risk_classes, layers.service_kinds(lang), lang)
     return legend, t("legend.title", lang), *[_hideout(m.name, lang, risk_classes) for m in MAP_LAYERS]
+
+
+# --- coverage choropleth (issue 5): a per-grid metric as colours, the grids worst first, the
+# staffing gaps; a row or a coloured grid opens the grid in the side panel ----------------------------
+
+COVERAGE_POLL_MS = 3000
+
+
+def _choropleth(metric: dict, version: int | None, lang: str) -> dl.Pane:
+    return dl.Pane(
+        dl.GeoJSON(
+            id=ids.MAP_CHOROPLETH_LAYER,
+            url=dash.get_relative_path(f"/api/coverage/{metric['key']}.geojson") + f"?v={version or 0}",
+            style={"variable": "gridmap.coverage.choroplethStyle"},
+            onEachFeature={"variable": "gridmap.coverage.choroplethEach"},
+            hideout={"layer": "choropleth", "metric": metric[f"name_{lang}"], "t": js_labels(lang),
+                     "classes": {c["code"]: c[f"label_{lang}"] for c in metric["classes"]}},
+            bubblingMouseEvents=False,
+        ),
+        name="gm-choropleth",
+        className="gm-pane-choropleth",
+    )
+
+
+dash.clientside_callback(
+    "function(n, url, known, link) { return window.gridmap.coverage.poll(n, url, known, link); }",
+    Output(ids.MAP_COVERAGE_VERSION, "data"),
+    Output(f"{ids.MAP_COVERAGE_VERSION}-link", "data"),
+    Input(ids.MAP_COVERAGE_POLL, "n_intervals"),
+    State(f"{ids.MAP_COVERAGE_VERSION}-url", "data"),
+    State(ids.MAP_COVERAGE_VERSION, "data"),
+    State(f"{ids.MAP_COVERAGE_VERSION}-link", "data"),
+    prevent_initial_call=True,
+)
+
+
+@dash.callback(
+    Output(ids.MAP_CHOROPLETH, "children"),
+    Output(f"{ids.MAP_COVERAGE_BOX}-legend", "children"),
+    Output(ids.MAP_COVERAGE_BODY, "children"),
+    Output(ids.MAP_METRIC, "options"),
+    Output(ids.MAP_COVERAGE_TAB, "options"),
+    Output(f"{ids.MAP_COVERAGE_BOX}-summary", "children"),
+    Input(ids.MAP_METRIC, "value"),
+    Input(ids.MAP_COVERAGE_TAB, "value"),
+    Input(ids.MAP_COVERAGE_VERSION, "data"),
+    Input(ids.LANG_STORE, "data"),
+)
+def show_coverage(key: str | None, tab: str | None, version: int | None, lang: str | None):
+    lang = normalise(lang)
+    settings = current_settings()
+    catalogue = {m["key"]: m for m in coverage_layers.metric_catalogue(settings)}
+    metric = catalogue.get(key or "")
+    trigger = ctx.triggered_id
+    # The layer is rebuilt (and refetched) only when the metric or the data changed.
+    redraw = trigger in (None, ids.MAP_METRIC, ids.MAP_COVERAGE_VERSION)
+    layer = ([_choropleth(metric, version, lang)] if metric else []) if redraw else dash.no_update
+    if trigger == ids.MAP_COVERAGE_VERSION and not metric and tab != "gaps":
+        raise PreventUpdate
+    now = datetime.now(UTC)
+    try:
+        with session_scope(settings.database_url) as session:
+            if tab == "gaps":
+                body = coverage_components.gaps_view(staffing_gaps(session, settings, now).as_dict(), lang)
+            elif metric:
+                rows = coverage_layers.ranking(session, settings, now, metric["key"])
+                body = coverage_components.ranking_table(rows, lang)
+            else:
+                body = html.Div(t("cov.pick_metric", lang), className="gm-cov-hint")
+    except (DatabaseUnavailable, GridmapError) as exc:
+        body = html.Div(f"{t('cov.error', lang)}{exc}", className="gm-error")
+    return (
+        layer,
+        coverage_components.metric_legend(metric, lang) if metric else [],
+        body,
+        coverage_components.metric_options(list(catalogue.values()), lang),
+        coverage_components.coverage_tabs(lang),
+        t("cov.box", lang),
+    )
+
+
+@dash.callback(
+    Output(ids.MAP_SELECTED, "data", allow_duplicate=True),
+    Input({"type": ids.MAP_RANK_ROW, "id": ALL}, "n_clicks"),
+    Input(ids.MAP_CHOROPLETH_LAYER, "clickData"),
+    prevent_initial_call=True,
+)
+def select_coverage_grid(_rows, feature):
+    trigger = ctx.triggered_id
+    if isinstance(trigger, dict):  # a row of the ranking or of the gaps (fires on creation, unclicked)
+        if not ctx.triggered[0]["value"]:
+            raise PreventUpdate
+        return {"layer": "grid", "id": trigger["id"]}
+    if not feature:
+        raise PreventUpdate
+    fid = feature.get("id", (feature.get("properties") or {}).get("id"))
+    if fid is None:
+        raise PreventUpdate
+    return {"layer": "grid", "id": fid}
+

@@ -1,0 +1,80 @@
+"""The benchmarks run in CI at demo scale, with small counts, so that they cannot rot (issue 8).
+
+bench_impact needs at least one polygon of every radius (``bench.RADII_M``, 10 of them) for its
+"largest" figures, so the command runs with ``--polygons 10``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from sqlalchemy import text
+
+from gridmap import cli
+from gridmap.config import Settings
+from gridmap.services import bench_city
+from gridmap.services.bench import RADII_M, bench_impact
+from gridmap.services.bench_city import bench_naive
+
+# Labels, not figures.
+LABELS = {"scale", "database", "distance", "kind"}
+
+
+def _leaves(figures, path: str = ""):
+    if isinstance(figures, dict):
+        for key, value in figures.items():
+            yield from _leaves(value, f"{path}.{key}" if path else key)
+    elif isinstance(figures, list):
+        for i, value in enumerate(figures):
+            yield from _leaves(value, f"{path}[{i}]")
+    else:
+        yield path, figures
+
+
+def _not_numbers(figures) -> list[str]:
+    return [
+        f"{path} = {value!r}"
+        for path, value in _leaves(figures)
+        if path.rsplit(".", 1)[-1] not in LABELS and not isinstance(value, int | float)
+    ]
+
+
+def test_naive_path_answers_like_the_indexed_join_and_is_timed(session, settings):
+    result = bench_naive(session, settings, count=5, repeat=1)
+    assert _not_numbers(result) == []
+    assert result["naive_matches_bare_join"] is True
+    assert result["polygons"] == 5 and result["naive_per_request"]["n"] == 5
+    households = session.execute(text("SELECT count(*) FROM household")).scalar_one()
+    assert result["households"] == households > 0
+    for timing in ("impact", "naive_per_request", "naive_cached"):
+        assert result[timing]["p95_ms"] >= result[timing]["p50_ms"] > 0
+    speedup = result["naive_per_request"]["p95_ms"] / result["impact"]["p95_ms"]  # of the rounded figures
+    assert result["speedup_p95"] == pytest.approx(speedup, rel=0.01, abs=0.1)
+    assert _not_numbers(bench_impact(session, settings, count=len(RADII_M), repeat=1)) == []
+
+
+@pytest.mark.browser
+def test_gridmap_bench_with_scale_gives_every_figure_as_a_number(database_url, capsys, monkeypatch):
+    # The whole command, browser included, with counts small enough for CI.
+    full = bench_city.bench_map
+    monkeypatch.setattr(bench_city, "bench_map", lambda *a, **k: full(*a, **{**k, "requests": 5, "paints": 1}))
+    started = time.monotonic()
+    code = cli.main(["bench", "--scale", "demo", "--json", "--polygons", str(len(RADII_M)), "--repeat", "1"],
+                    settings=Settings(database_url=database_url))
+    out = capsys.readouterr().out
+    assert code == 0
+    result = json.loads(out)
+    assert _not_numbers(result) == []
+    city = result["city"]
+    assert city["scale"] == "demo"
+    assert city["naive"]["naive_matches_bare_join"] is True
+    figures = city["map"]
+    assert figures["grids"] == city["sizes"]["grids"] > 0
+    assert {"grid", "building"} <= set(figures["layers"])
+    assert 0 < figures["bytes_gzip"] < figures["bytes_raw"]
+    assert figures["first_paint_cold_ms"] > 0 and figures["paint_timeouts"] == 0
+    assert figures["worker_peak_rss_after_map_mb"] >= figures["worker_rss_idle_mb"] > 0
+    assert figures["throughput"]["changes"]["errors"] == 0 and figures["throughput"]["changes"]["rps"] > 0
+    print(f"gridmap bench --scale demo ran in {time.monotonic() - started:.1f} s")
