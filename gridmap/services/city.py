@@ -134,6 +134,64 @@ def _clock(seconds: float) -> str:
     return f"{m}:{s:02d}"
 
 
+def _write_chunks(
+    session: Session,
+    plan: CityPlan,
+    layout: ChunkLayout,
+    workers: int,
+    meter: _Meter,
+    progress: Callable[[str], None],
+) -> None:
+    """COPY every chunk, in order, as the generators deliver them; progress per district and chunk."""
+    started = time.perf_counter()
+    written_before: dict[str, int] = {}
+    grids_done = 0
+    districts = {d.id: d for d in plan.districts}
+    last_district = None
+    waited = 0.0
+    t_wait = time.perf_counter()
+    for chunk_rows in _generated_in_order(plan, layout, workers):
+        waited += time.perf_counter() - t_wait
+        chunk = plan.chunks[chunk_rows.index]
+        if chunk.district_id != last_district:
+            d = districts[chunk.district_id]
+            n = sum(c.district_id == d.id for c in plan.chunks)
+            progress(f"{d.name} ({d.code}): {n} sub-district(s) on {d.area_m2 / 1e6:.1f} km²")
+            last_district = chunk.district_id
+        offsets = chunk_offsets(written_before, chunk)
+        t_chunk = time.perf_counter()
+        for table in CHUNK_TABLES:
+            columns, rows = chunk_rows.tables[table]
+            t = time.perf_counter()
+            shift_ids(table, columns, rows, offsets)
+            n = _copy_lists(session, table, columns, rows)
+            meter.add(table, n, time.perf_counter() - t)
+            if table != "key_person_category_link":
+                written_before[table] = written_before.get(table, 0) + n
+        copy_s = time.perf_counter() - t_chunk
+        grids_done += chunk_rows.grids
+        elapsed = time.perf_counter() - started
+        total = sum(meter.rows.values())
+        progress(
+            f"[{chunk.index + 1:>3}/{len(plan.chunks)}] {chunk.district_name} {chunk.subdistrict_name}: "
+            f"{chunk_rows.grids} grids, {len(chunk_rows.tables['household'][1]):,} households, "
+            f"{chunk_rows.rows:,} rows; generated in {chunk_rows.seconds:.1f} s, copied in {copy_s:.1f} s "
+            f"({chunk_rows.rows / max(copy_s, 1e-9):,.0f} rows/s) | {grids_done:,}/{plan.grids:,} grids, "
+            f"{total:,} rows, {total / max(elapsed, 1e-9):,.0f} rows/s, "
+            f"ETA {_clock(elapsed / grids_done * (plan.grids - grids_done))}"
+        )
+        chunk_rows.tables.clear()  # let the chunk go before waiting for the next
+        t_wait = time.perf_counter()
+    elapsed = time.perf_counter() - started
+    total = sum(meter.rows.values())
+    progress(
+        f"chunks: {total:,} rows in {_clock(elapsed)} ({total / max(elapsed, 1e-9):,.0f} rows/s; "
+        f"{waited:.0f} s of it waiting for the generators)"
+    )
+    for table in ("district", *CHUNK_TABLES):
+        progress(f"  {table:26s} {meter.rows[table]:>10,} rows  {meter.rate(table):>10,.0f} rows/s")
+
+
 def load_city(
     session: Session,
     *,
@@ -186,59 +244,11 @@ def load_city(
     )
 
     meter = _Meter()
-    district_columns = _columns("district")
     t = time.perf_counter()
-    rows = district_rows(plan, district_columns, SRID)
-    meter.add("district", _copy_lists(session, "district", district_columns, rows), time.perf_counter() - t)
-
-    t_stream = time.perf_counter()
-    written_before: dict[str, int] = {}
-    grids_done = 0
-    district_of = {d.id: d for d in plan.districts}
-    last_district = None
-    waited = 0.0
-    t_wait = time.perf_counter()
-    for rows in _generated_in_order(plan, layout, workers):
-        waited += time.perf_counter() - t_wait
-        chunk = plan.chunks[rows.index]
-        if chunk.district_id != last_district:
-            d = district_of[chunk.district_id]
-            n = sum(c.district_id == d.id for c in plan.chunks)
-            progress(f"{d.name} ({d.code}): {n} sub-district(s) on {d.area_m2 / 1e6:.1f} km²")
-            last_district = chunk.district_id
-        offsets = chunk_offsets(written_before, chunk)
-        t_chunk = time.perf_counter()
-        for table in CHUNK_TABLES:
-            columns, table_rows = rows.tables[table]
-            t = time.perf_counter()
-            shift_ids(table, columns, table_rows, offsets)
-            n = _copy_lists(session, table, columns, table_rows)
-            meter.add(table, n, time.perf_counter() - t)
-            if table != "key_person_category_link":
-                written_before[table] = written_before.get(table, 0) + n
-        copy_s = time.perf_counter() - t_chunk
-        grids_done += rows.grids
-        elapsed = time.perf_counter() - t_stream
-        total_rows = sum(meter.rows.values())
-        eta = elapsed / grids_done * (plan.grids - grids_done)
-        hh = len(rows.tables["household"][1])
-        progress(
-            f"[{rows.index + 1:>3}/{len(plan.chunks)}] {chunk.district_name} {chunk.subdistrict_name}: "
-            f"{rows.grids} grids, {hh:,} households, {rows.rows:,} rows; generated in {rows.seconds:.1f} s, "
-            f"copied in {copy_s:.1f} s ({rows.rows / max(copy_s, 1e-9):,.0f} rows/s) | "
-            f"{grids_done:,}/{plan.grids:,} grids, {total_rows:,} rows, "
-            f"{total_rows / max(elapsed, 1e-9):,.0f} rows/s, ETA {_clock(eta)}"
-        )
-        rows.tables.clear()  # let the chunk go before waiting for the next
-        t_wait = time.perf_counter()
-    stream_s = time.perf_counter() - t_stream
-    progress(
-        f"chunks: {sum(meter.rows.values()):,} rows in {_clock(stream_s)} "
-        f"({sum(meter.rows.values()) / max(stream_s, 1e-9):,.0f} rows/s; {waited:.0f} s waiting for generators)"
-    )
-    for table in ("district", *CHUNK_TABLES):
-        if table in meter.rows:
-            progress(f"  {table:26s} {meter.rows[table]:>10,} rows  {meter.rate(table):>10,.0f} rows/s")
+    columns = _columns("district")
+    meter.add("district", _copy_lists(session, "district", columns, district_rows(plan, columns, SRID)),
+              time.perf_counter() - t)
+    _write_chunks(session, plan, layout, workers, meter, progress)
 
     t = time.perf_counter()
     for table in LOAD_ORDER:

@@ -88,8 +88,17 @@ def area_layer(layer: str) -> str:
 
 
 # --- tasks and reports (issue 6): pages/tasks.py, pages/field.py, pages/reports.py ----------------
-DATA_VERSION = "data-version"  # store: the latest /api/changes version seen (gridmap.changes.poll)
-DATA_POLL = "data-poll"  # dcc.Interval driving the poll
+
+
+def data_version(page: str) -> str:
+    """A page's store of the latest /api/changes version it has seen (gridmap.changes.poll)."""
+    return f"{page}-data-version"
+
+
+def data_poll(page: str) -> str:
+    """A page's dcc.Interval driving the poll."""
+    return f"{page}-data-poll"
+
 
 TASK_MAP = "tasks-map"
 TASK_MAP_WRAP = "tasks-map-wrap"

@@ -34,14 +34,31 @@ __all__ = ["bi", "num", "problem", "tr"]  # re-exported for the pages
 POLL_MS = 5000
 
 
-def data_poll(version: int) -> list:
-    """The data-version store and the interval that refreshes it (gridmap.changes.poll in the browser).
+def data_poll(page: str, version: int) -> list:
+    """A page's data-version store and the interval that refreshes it (gridmap.changes.poll).
 
-    Callbacks that show data take ``Input(ids.DATA_VERSION, "data")`` and so run again only when
-    somebody wrote something; a screen's own write sets the store at once.
+    Callbacks that show data take ``Input(ids.data_version(page), "data")`` and so run again only
+    when somebody wrote something; a screen's own write sets the store at once.
     """
-    return [dcc.Store(id=ids.DATA_VERSION, data={"url": dash.get_relative_path("/api/changes"), "version": version}),
-            dcc.Interval(id=ids.DATA_POLL, interval=POLL_MS)]
+    return [dcc.Store(id=ids.data_version(page),
+                      data={"url": dash.get_relative_path("/api/changes"), "version": version}),
+            dcc.Interval(id=ids.data_poll(page), interval=POLL_MS)]
+
+
+def register_data_poll(page: str) -> None:
+    """The browser-side poll of ``page``'s store; called by the page module itself.
+
+    Page modules run once per app (Dash executes them for each ``create_app``), so each app gets
+    its own copy; a callback registered from a plain module would go to the first app made in
+    the process only (web/__init__.py, _claim_page_callbacks).
+    """
+    dash.clientside_callback(
+        "function(n, current) { return window.gridmap.changes.poll(n, current); }",
+        Output(ids.data_version(page), "data"),
+        Input(ids.data_poll(page), "n_intervals"),
+        State(ids.data_version(page), "data"),
+        prevent_initial_call=True,
+    )
 
 
 def bumped(current: dict | None, version: int) -> dict:
@@ -49,15 +66,6 @@ def bumped(current: dict | None, version: int) -> dict:
     return {**(current or {}), "url": (current or {}).get("url") or dash.get_relative_path("/api/changes"),
             "version": version}
 
-
-# One callback for the three pages that carry the store (the ids are the same on each).
-dash.clientside_callback(
-    "function(n, current) { return window.gridmap.changes.poll(n, current); }",
-    Output(ids.DATA_VERSION, "data"),
-    Input(ids.DATA_POLL, "n_intervals"),
-    State(ids.DATA_VERSION, "data"),
-    prevent_initial_call=True,
-)
 
 
 def local(when: datetime | str | None, timezone: str, fmt: str = "%m-%d %H:%M") -> str:

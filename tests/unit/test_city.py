@@ -153,3 +153,36 @@ def test_shift_ids_moves_ids_past_earlier_chunks_and_recodes_buildings(city):
 def test_seeds_are_plain_non_negative_integers(city):
     assert all(isinstance(c.seed, int) and 0 <= c.seed < 2**64 for c in city.chunks)
     np.random.SeedSequence(city.chunks[0].seed)  # what the generator does with it
+
+
+def test_a_chunk_is_generated_the_same_twice_laid_out_for_copy(boundaries):
+    from datetime import UTC, datetime
+
+    from gridmap.domain.city import ChunkLayout, generate_chunk
+
+    plan = plan_city(boundaries, CitySpec.tiny(), seed=1)
+    columns = {
+        t: tuple(c for c in models.LAYER_MODELS[t].__table__.columns.keys()
+                 if c not in models.DERIVED_COLUMNS.get(t, frozenset()))
+        for t in CHUNK_TABLES if t != "key_person_category_link"
+    }
+    layout = ChunkLayout(
+        now=datetime(2022, 11, 25, 9, tzinfo=UTC),
+        columns=columns,
+        category_ids={code: i for i, code in enumerate(sorted(_category_codes()), start=1)},
+        class_ids={("tier", "low"): 1, ("tier", "medium"): 2, ("tier", "high"): 3,
+                   ("area", "sealed"): 4, ("area", "controlled"): 5, ("area", "precaution"): 6},
+    )
+    a, b = generate_chunk(plan.chunks[1], layout), generate_chunk(plan.chunks[1], layout)
+    assert a.tables == b.tables and a.grids == 4 and a.index == 1
+    cols, rows = a.tables["household"]
+    assert cols == columns["household"] and [r[0] for r in rows] == list(range(1, len(rows) + 1))
+    assert rows[0][cols.index("geom")].startswith("0101000020E6100000")  # EWKB point, SRID 4326
+    sub_cols, (sub,) = a.tables["subdistrict"]
+    assert sub[sub_cols.index("code")] == plan.chunks[1].subdistrict_code
+
+
+def _category_codes() -> set[str]:
+    from gridmap.domain.reference import KEY_PERSON_CATEGORIES
+
+    return {c.code for c in KEY_PERSON_CATEGORIES}

@@ -65,7 +65,12 @@ def _card_text(driver, item_id: int) -> str:
 
 
 def _click_in_card(driver, item_id: int, css: str) -> None:
-    driver.find_element(By.CSS_SELECTOR, f".gm-fd-card[data-item='{item_id}'] {css}").click()
+    """Click a card's button; the list may be redrawn under Selenium (look it up again then)."""
+    def click(d) -> bool:
+        d.find_element(By.CSS_SELECTOR, f".gm-fd-card[data-item='{item_id}'] {css}").click()
+        return True
+
+    _wait(driver).until(click)
 
 
 def test_door_knock_from_a_drawn_area_done_in_the_field(browser, live_server, engine, artifacts_dir):
@@ -157,6 +162,12 @@ def test_door_knock_from_a_drawn_area_done_in_the_field(browser, live_server, en
         browser.find_element(By.CSS_SELECTOR, f"tr[data-item='{first}'] .gm-tk-item-link").click()
         _wait(browser).until(lambda d: "条目" in _text(d, ids.TASK_ITEM_BOX) and "已完成" in _text(d, ids.TASK_ITEM_BOX))
         browser.save_screenshot(str(artifacts_dir / "tasks.png"))
+
+        # 6. A write from elsewhere (the other gives the item back) reaches the open page by itself,
+        # through the data version at /api/changes: no reload.
+        with Session(engine) as session, session.begin():
+            tasks.release_item(session, other_item, holder, datetime.now(UTC))
+        _wait(browser).until(lambda d: _attr(d, f"{ids.TASK_PROGRESS}-bar", "data-locked") == "0")
 
     finally:
         browser.set_window_size(*WINDOW)

@@ -42,6 +42,10 @@ dash.register_page(
     roles=tuple(r for r in access_rules.ROLES if access_rules.may(r, access_rules.WORK_TASKS)),
 )
 
+# The data version this page last saw; polled from /api/changes (task_components.data_poll).
+VERSION = ids.data_version("field")
+tc.register_data_poll("field")
+
 # Cards on one screen; more than this is a sign to filter, not to scroll for ever.
 LIMIT = 100
 
@@ -79,7 +83,7 @@ def layout(**_query) -> html.Div:
             html.Div(id=ids.FIELD_MESSAGE, className="gm-fd-message", role="status"),
             html.Div(id=ids.FIELD_LIST, className="gm-fd-list"),
             dcc.Store(id=ids.FIELD_REFRESH, data=0),
-            *tc.data_poll(version),
+            *tc.data_poll("field", version),
         ],
         className="gm-fd-page",
     )
@@ -89,7 +93,7 @@ def layout(**_query) -> html.Div:
     Output(ids.FIELD_LIST, "children"),
     Output(ids.FIELD_WHO, "children"),
     Input(ids.FIELD_SCOPE, "value"),
-    Input(ids.DATA_VERSION, "data"),
+    Input(VERSION, "data"),
     Input(ids.FIELD_REFRESH, "data"),
     Input(ids.LANG_STORE, "data"),
 )
@@ -124,15 +128,21 @@ def _locked_message(exc: ItemLocked, lang: str, timezone: str) -> html.Div:
 @dash.callback(
     Output(ids.FIELD_MESSAGE, "children"),
     Output(ids.FIELD_REFRESH, "data"),
+    Output(VERSION, "data", allow_duplicate=True),
     Input({"type": ids.FIELD_ACTION, "item": ALL, "action": ALL}, "n_clicks"),
     State({"type": ids.FIELD_NOTE, "item": ALL}, "value"),
     State({"type": ids.FIELD_NOTE, "item": ALL}, "id"),
     State(ids.FIELD_REFRESH, "data"),
+    State(VERSION, "data"),
     State(ids.LANG_STORE, "data"),
     prevent_initial_call=True,
 )
-def act(_clicks, notes, note_ids, refresh, lang):
-    """Take, finish (done / failed) or give back one item, as the staff member the user works as."""
+def act(_clicks, notes, note_ids, refresh, version, lang):
+    """Take, finish (done / failed) or give back one item, as the staff member the user works as.
+
+    After a write the list is redrawn once, through the data version this write made (the next
+    poll then finds nothing new), so a second tap never lands on a card being replaced.
+    """
     trigger = ctx.triggered_id
     if not isinstance(trigger, dict) or not ctx.triggered or not ctx.triggered[0]["value"]:
         raise PreventUpdate  # buttons fire when the cards are (re)drawn, with no click
@@ -146,7 +156,7 @@ def act(_clicks, notes, note_ids, refresh, lang):
         with session_scope(settings.database_url) as session:
             me = tasks.acting_staff(session, principal)
             if me is None:
-                return tc.problem(t("tasks.not_done", lang), t("field.no_staff_short", lang)), no_update
+                return tc.problem(t("tasks.not_done", lang), t("field.no_staff_short", lang)), no_update, no_update
             if action == "take":
                 item = tasks.take_item(session, item_id, me.id, now, settings, principal=principal)
             elif action == "release":
@@ -156,15 +166,16 @@ def act(_clicks, notes, note_ids, refresh, lang):
                                          principal=principal)
             else:
                 raise PreventUpdate
-    except ItemLocked as exc:
-        return _locked_message(exc, lang, settings.timezone), (refresh or 0) + 1
+        new_version = data_version(session).version
+    except ItemLocked as exc:  # show the holder's lock on the card too
+        return _locked_message(exc, lang, settings.timezone), (refresh or 0) + 1, no_update
     except DatabaseUnavailable as exc:
-        return tc.problem(t("tasks.db", lang), str(exc)), no_update
+        return tc.problem(t("tasks.db", lang), str(exc)), no_update, no_update
     except GridmapError as exc:
-        return tc.problem(t("tasks.not_done", lang), exc.message), (refresh or 0) + 1
+        return tc.problem(t("tasks.not_done", lang), exc.message), (refresh or 0) + 1, no_update
     place = tc.place(item)
     if action == "take":
         text = tc.tr("field.taken_msg", lang, place=place, until=tc.local(item.locked_until, settings.timezone, "%H:%M"))
     else:
         text = tc.tr(f"field.{action}_msg", lang, place=place)
-    return tc.problem(text, "", "success"), (refresh or 0) + 1
+    return tc.problem(text, "", "success"), no_update, tc.bumped(version, new_version)

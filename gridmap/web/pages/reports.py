@@ -49,6 +49,10 @@ dash.register_page(
     roles=REPORT_ROLES,
 )
 
+# The data version this page last saw; polled from /api/changes (task_components.data_poll).
+VERSION = ids.data_version("reports")
+tc.register_data_poll("reports")
+
 TEXT_FIELDS = ("supply_problems", "staffing_problems", "free_text")
 # How far back a community's history goes.
 HISTORY_DAYS = 14
@@ -197,7 +201,7 @@ def layout(date: str | None = None, **_query) -> html.Div:
             html.Div([*main, _history_section(communities)],
                      className="gm-rp-columns" + (" gm-rp-columns-file" if may_file else " gm-rp-columns-board")),
             dcc.Store(id=ids.REPORT_REFRESH, data=0),
-            *tc.data_poll(version),
+            *tc.data_poll("reports", version),
         ],
         className="gm-fd-page gm-rp-page",
     )
@@ -254,7 +258,7 @@ def prefill(day: str | None, community_id: int | None):
     Input(ids.REPORT_DATE, "date"),
     Input(ids.REPORT_COMMUNITY, "value"),
     Input(ids.REPORT_REFRESH, "data"),
-    Input(ids.DATA_VERSION, "data"),
+    Input(VERSION, "data"),
     Input(ids.LANG_STORE, "data"),
 )
 def show_day(day, community_id, _refresh, _version, lang):
@@ -290,7 +294,7 @@ def _count(value) -> int | float | str:
 @dash.callback(
     Output(ids.REPORT_MESSAGE, "children"),
     Output(ids.REPORT_REFRESH, "data"),
-    Output(ids.DATA_VERSION, "data", allow_duplicate=True),
+    Output(VERSION, "data", allow_duplicate=True),
     Input(ids.REPORT_ZERO, "n_clicks"),
     Input(ids.REPORT_SUBMIT, "n_clicks"),
     Input(ids.REPORT_EMERGENCY, "n_clicks"),
@@ -301,7 +305,7 @@ def _count(value) -> int | float | str:
     State(ids.report_field("responsible_name"), "value"),
     State(ids.report_field("responsible_phone"), "value"),
     State(ids.REPORT_REFRESH, "data"),
-    State(ids.DATA_VERSION, "data"),
+    State(VERSION, "data"),
     State(ids.LANG_STORE, "data"),
     prevent_initial_call=True,
 )
@@ -348,7 +352,7 @@ def file(_zero, _submit, _emergency, day, community_id, *rest):
     Output(f"{ids.REPORT_ROLLUP}-box", "children"),
     Output(ids.REPORT_EXPORT, "href"),
     Input(ids.REPORT_DATE, "date"),
-    Input(ids.DATA_VERSION, "data"),
+    Input(VERSION, "data"),
     Input(ids.LANG_STORE, "data"),
 )
 def board(day, _version, lang):
@@ -402,7 +406,7 @@ def follow_filing(community_id):
     Output(ids.REPORT_HISTORY, "children"),
     Input(ids.REPORT_HISTORY_COMMUNITY, "value"),
     Input(ids.REPORT_DATE, "date"),
-    Input(ids.DATA_VERSION, "data"),
+    Input(VERSION, "data"),
     Input(ids.REPORT_REFRESH, "data"),
     Input(ids.LANG_STORE, "data"),
 )

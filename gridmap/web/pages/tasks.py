@@ -46,6 +46,10 @@ dash.register_page(
     roles=tuple(r for r in access_rules.ROLES if access_rules.may(r, access_rules.MANAGE_TASKS)),
 )
 
+# The data version this page last saw; polled from /api/changes (task_components.data_poll).
+VERSION = ids.data_version("tasks")
+tc.register_data_poll("tasks")
+
 MODES = tc.SELECTION_MODES  # drawn_area, controlled_area, grid, buildings, key_persons
 PICK_LAYER = {"grid": "grid", "key_persons": "grid", "buildings": "building"}
 EMPTY_SELECTION: dict = {"grid_id": None, "building_ids": [], "area_key": None, "key_person_ids": []}
@@ -374,7 +378,7 @@ def layout(task: str | None = None, grid: str | None = None, **_query) -> html.D
             dcc.Store(id=ids.TASK_VERSION, data=None),
             dcc.Store(id=ids.TASK_ITEM, data=None),
             dcc.Store(id=ids.TASK_ITEM_VERSION, data=None),
-            *tc.data_poll(version),
+            *tc.data_poll("tasks", version),
         ],
     )
 
@@ -656,7 +660,7 @@ def preview(drawing, selection, mode, type_code, lang):
     Output(ids.TASK_LOAD, "data", allow_duplicate=True),
     Output(ids.TASK_TITLE, "value"),
     Output(ids.TASK_ROUNDS_MESSAGE, "children", allow_duplicate=True),
-    Output(ids.DATA_VERSION, "data", allow_duplicate=True),
+    Output(VERSION, "data", allow_duplicate=True),
     Input(ids.TASK_CREATE, "n_clicks"),
     State(ids.TASK_MODE, "value"),
     State(ids.TASK_EDIT, "geojson"),
@@ -664,7 +668,7 @@ def preview(drawing, selection, mode, type_code, lang):
     State(ids.TASK_TYPE, "value"),
     State(ids.TASK_TITLE, "value"),
     State(ids.TASK_DUE, "value"),
-    State(ids.DATA_VERSION, "data"),
+    State(VERSION, "data"),
     State(ids.LANG_STORE, "data"),
     prevent_initial_call=True,
 )
@@ -697,9 +701,9 @@ def create(n_clicks, mode, drawing, selection, type_code, title, due, version, l
 
 @dash.callback(
     Output(ids.TASK_ROUNDS_MESSAGE, "children", allow_duplicate=True),
-    Output(ids.DATA_VERSION, "data", allow_duplicate=True),
+    Output(VERSION, "data", allow_duplicate=True),
     Input(ids.TASK_ROUNDS, "n_clicks"),
-    State(ids.DATA_VERSION, "data"),
+    State(VERSION, "data"),
     State(ids.LANG_STORE, "data"),
     prevent_initial_call=True,
 )
@@ -728,7 +732,7 @@ def contact_rounds(n_clicks, version, lang):
     Output(ids.TASK_LIST, "children"),
     Output(ids.TASK_OVERDUE, "children"),
     Output(ids.TASK_TAB_LIST, "children"),
-    Input(ids.DATA_VERSION, "data"),
+    Input(VERSION, "data"),
     Input(ids.TASK_CURRENT, "data"),
     Input(ids.TASK_SHOW_CLOSED, "value"),
     Input(ids.LANG_STORE, "data"),
@@ -778,7 +782,7 @@ def open_task(_opens, _back):
     Output(ids.TASK_VERSION, "data"),
     Output(ids.TASK_CLOSE, "disabled"),
     Input(ids.TASK_CURRENT, "data"),
-    Input(ids.DATA_VERSION, "data"),
+    Input(VERSION, "data"),
     Input(ids.TASK_STATE_FILTER, "value"),
     Input(ids.LANG_STORE, "data"),
     State(ids.TASK_ITEM, "data"),
@@ -879,7 +883,7 @@ def pick_item(_clicks, feature):
     Output(f"{ids.TASK_VALIDATE}-box", "className"),
     Output(ids.TASK_ITEM_VERSION, "data"),
     Input(ids.TASK_ITEM, "data"),
-    Input(ids.DATA_VERSION, "data"),
+    Input(VERSION, "data"),
     Input(ids.LANG_STORE, "data"),
 )
 def show_item(item_id, _version_data, lang):
@@ -914,12 +918,12 @@ def show_item(item_id, _version_data, lang):
 
 @dash.callback(
     Output(ids.TASK_ITEM_MESSAGE, "children", allow_duplicate=True),
-    Output(ids.DATA_VERSION, "data", allow_duplicate=True),
+    Output(VERSION, "data", allow_duplicate=True),
     Input(ids.TASK_REASSIGN, "n_clicks"),
     State(ids.TASK_ITEM, "data"),
     State(ids.TASK_REASSIGN_TO, "value"),
     State(ids.TASK_ITEM_VERSION, "data"),
-    State(ids.DATA_VERSION, "data"),
+    State(VERSION, "data"),
     State(ids.LANG_STORE, "data"),
     prevent_initial_call=True,
 )
@@ -944,13 +948,13 @@ def reassign(n_clicks, item_id, staff_id, item_version, version, lang):
 
 @dash.callback(
     Output(ids.TASK_ITEM_MESSAGE, "children", allow_duplicate=True),
-    Output(ids.DATA_VERSION, "data", allow_duplicate=True),
+    Output(VERSION, "data", allow_duplicate=True),
     Output(ids.TASK_VALIDATE_NOTE, "value"),
     Input(ids.TASK_VALIDATE, "n_clicks"),
     Input(ids.TASK_INVALIDATE, "n_clicks"),
     State(ids.TASK_ITEM, "data"),
     State(ids.TASK_VALIDATE_NOTE, "value"),
-    State(ids.DATA_VERSION, "data"),
+    State(VERSION, "data"),
     State(ids.LANG_STORE, "data"),
     prevent_initial_call=True,
 )
@@ -980,11 +984,11 @@ def validate(_ok, _back, item_id, note, version, lang):
 
 @dash.callback(
     Output(ids.TASK_ROUNDS_MESSAGE, "children", allow_duplicate=True),
-    Output(ids.DATA_VERSION, "data", allow_duplicate=True),
+    Output(VERSION, "data", allow_duplicate=True),
     Input(ids.TASK_CLOSE, "n_clicks"),
     State(ids.TASK_CURRENT, "data"),
     State(ids.TASK_VERSION, "data"),
-    State(ids.DATA_VERSION, "data"),
+    State(VERSION, "data"),
     State(ids.LANG_STORE, "data"),
     prevent_initial_call=True,
 )
