@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     SmallInteger,
     String,
@@ -87,9 +88,10 @@ class Grid(Base):
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"), index=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(100))
-    # Totals kept by triggers from the buildings (migration 0003); never written by the app.
+    # Totals kept by triggers from the buildings (migrations 0003, 0011); never written by the app.
     households: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     residents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    buildings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     geom: Mapped[WKBElement] = mapped_column(_multipolygon())
 
 
@@ -180,6 +182,8 @@ building_key_count = Table(
     Column("grid_id", Integer, nullable=False),  # the building's grid (migration 0010)
     # Key persons of the category in the building; kept by triggers from the links (migration 0008).
     Column("n", Integer, nullable=False),
+    # The buildings with cases of whole grids, by grid (migration 0011).
+    Index("ix_building_key_count_grid_category", "grid_id", "category_id"),
 )
 
 grid_key_count = Table(
@@ -359,7 +363,7 @@ class ServicePoint(Base):
 # Columns maintained by triggers, which loaders and imports must leave alone.
 DERIVED_COLUMNS: dict[str, frozenset[str]] = {
     "building": frozenset({"households", "residents"}),
-    "grid": frozenset({"households", "residents"}),
+    "grid": frozenset({"households", "residents", "buildings"}),
 }
 
 LAYER_MODELS: dict[str, type[Base]] = {

@@ -33,6 +33,7 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 from gridmap.domain.demo import (
+    TABLES,
     DemoSpec,
     LocalMetric,
     _as_multi,  # the demo's geometry helpers, shared on purpose: chunks must nest like the demo
@@ -65,23 +66,9 @@ SUBDISTRICT_NAMES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# Tables a chunk writes, parents before children (the city writes the districts itself).
-CHUNK_TABLES: tuple[str, ...] = (
-    "subdistrict",
-    "community",
-    "grid",
-    "compound",
-    "gate",
-    "building",
-    "household",
-    "key_person",
-    "key_person_category_link",
-    "staff",
-    "staff_assignment",
-    "risk_assignment",
-    "checkpoint",
-    "service_point",
-)
+# Tables a chunk writes, parents before children: the demo's tables but the districts (the city
+# writes them itself) and controlled areas (none are generated).
+CHUNK_TABLES: tuple[str, ...] = tuple(t for t in TABLES if t not in ("district", "controlled_area"))
 
 # Per table, the columns holding ids and the table whose id they hold: a chunk's rows are moved
 # past the chunks before by that table's offset. "district" is the chunk's own district.

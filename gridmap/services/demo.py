@@ -155,6 +155,9 @@ def load_demo(
     written["key_person_category_link"] = copy_rows(
         session, "key_person_category_link", ["key_person_id", "category_id", "building_id"], links
     )
+    # Statistics first: the activity below queries what was just copied, and plans it far better
+    # with them (about 10 s less; the city loader does the same).
+    session.execute(text("ANALYZE"))
     # Contact logs of the last two weeks and duty rosters for the next 48 hours, so the coverage
     # views have something real to show (deterministic from seed and now).
     written.update(seed_demo_activity(session, settings, now, seed))

@@ -47,9 +47,9 @@ def _drift(session) -> tuple[int, int]:
         "WHERE b.households <> coalesce(t.n, 0) OR b.residents <> coalesce(t.r, 0)"
     )).scalar_one()
     grids = session.execute(text(
-        "SELECT count(*) FROM grid g LEFT JOIN (SELECT grid_id, sum(households) n, sum(residents) r "
+        "SELECT count(*) FROM grid g LEFT JOIN (SELECT grid_id, sum(households) n, sum(residents) r, count(*) b "
         "FROM building GROUP BY grid_id) t ON t.grid_id = g.id "
-        "WHERE g.households <> coalesce(t.n, 0) OR g.residents <> coalesce(t.r, 0)"
+        "WHERE g.households <> coalesce(t.n, 0) OR g.residents <> coalesce(t.r, 0) OR g.buildings <> coalesce(t.b, 0)"
     )).scalar_one()
     return buildings, grids
 
@@ -71,6 +71,13 @@ def test_totals_follow_every_change_of_households(session):
                     {"b2": b2})
     session.execute(text("UPDATE building SET grid_id = (SELECT grid_id FROM building WHERE id = :b2) WHERE id = :b"),
                     {"b": b1, "b2": b2})
+    assert _drift(session) == (0, 0)
+    # Buildings counted per grid (0011): a new building, and one removed with its households.
+    session.execute(text(
+        "INSERT INTO building (grid_id, compound_id, code, name, floors, geom) "
+        "SELECT grid_id, compound_id, code || '-x', name, floors, geom FROM building WHERE id = :b"), {"b": b2})
+    session.execute(text("DELETE FROM household WHERE building_id = :b"), {"b": b1})
+    session.execute(text("DELETE FROM building WHERE id = :b"), {"b": b1})
     assert _drift(session) == (0, 0)
 
 
