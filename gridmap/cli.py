@@ -206,6 +206,22 @@ def _id_list(value: str) -> list[int]:
                            code="bad_selection") from exc
 
 
+def _acting_as(session, username: str | None):
+    """``--as USER``: the principal the command acts as, checked like that user in the web app, and
+    named in the audit trail; None (no option): the operator at the shell, unchecked."""
+    if not username:
+        return None
+    from gridmap.services import audit
+    from gridmap.services.access import AccessDenied, load_principal
+    from gridmap.services.auth import get_user
+
+    principal = load_principal(session, get_user(session, username).id)
+    if principal is None:
+        raise AccessDenied(f"用户 {username} 已停用 / user {username} is not active")
+    audit.set_actor(session, principal)
+    return principal
+
+
 def cmd_report_status(args: argparse.Namespace, settings: Settings) -> int:
     from gridmap.db.session import session_scope
     from gridmap.domain.reports import STATUS_NAMES_ZH
@@ -234,6 +250,7 @@ def cmd_report_file(args: argparse.Namespace, settings: Settings) -> int:
 
     day = _local_date(args.date, settings)
     with session_scope(settings.database_url) as session:
+        principal = _acting_as(session, args.as_user)
         report = file_report(
             session, settings,
             ReportInput(
@@ -244,6 +261,7 @@ def cmd_report_file(args: argparse.Namespace, settings: Settings) -> int:
                 free_text=args.text, filed_by=args.by, responsible_name=args.responsible, responsible_phone=args.phone,
             ),
             datetime.now(UTC),
+            principal=principal,
         )
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
@@ -261,6 +279,7 @@ def cmd_report_zero(args: argparse.Namespace, settings: Settings) -> int:
         report = file_zero_report(
             session, settings, community_id=community_id_by_code(session, args.community), report_date=day,
             filed_by=args.by, now=datetime.now(UTC), responsible_name=args.responsible, responsible_phone=args.phone,
+            principal=_acting_as(session, args.as_user),
         )
     print(f"filed zero report for {report.community_name} {report.report_date} (version {report.version})")
     return 0
@@ -272,7 +291,8 @@ def cmd_report_export(args: argparse.Namespace, settings: Settings) -> int:
 
     day = _local_date(args.date, settings)
     with session_scope(settings.database_url) as session:
-        n = export_report_xlsx(session, settings, day, Path(args.file), datetime.now(UTC))
+        n = export_report_xlsx(session, settings, day, Path(args.file), datetime.now(UTC),
+                               principal=_acting_as(session, args.as_user))
     print(f"exported the {day} summary of {n} communities to {args.file}")
     return 0
 
@@ -307,6 +327,7 @@ def cmd_task_create(args: argparse.Namespace, settings: Settings) -> int:
         area = read_area_file(Path(args.area), max_bytes=settings.max_upload_bytes,
                               max_vertices=settings.max_area_vertices, gcj02=args.gcj02)
     with session_scope(settings.database_url) as session:
+        principal = _acting_as(session, args.as_user)
         if area is not None:
             selection = Selection.drawn_area(area)
         elif args.grid:
@@ -317,8 +338,9 @@ def cmd_task_create(args: argparse.Namespace, settings: Settings) -> int:
             selection = Selection.buildings(_id_list(args.buildings))
         else:
             selection = Selection.key_persons(_id_list(args.key_persons))
-        task = create_task(session, settings, type_code=args.type, selection=selection, created_by=args.by,
-                           now=now, title=args.title, due_at=due)
+        author = args.by or (principal and (principal.display_name or principal.username)) or "命令行 / cli"
+        task = create_task(session, settings, type_code=args.type, selection=selection, created_by=author,
+                           now=now, title=args.title, due_at=due, principal=principal)
     if args.json:
         print(json.dumps(task.as_dict(), ensure_ascii=False, indent=2, default=str))
     else:
@@ -333,7 +355,8 @@ def cmd_task_contact_rounds(args: argparse.Namespace, settings: Settings) -> int
 
     week = _local_date(args.week, settings)
     with session_scope(settings.database_url) as session:
-        result = generate_contact_rounds(session, settings, datetime.now(UTC), week)
+        result = generate_contact_rounds(session, settings, datetime.now(UTC), week,
+                                         principal=_acting_as(session, args.as_user))
     print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
     return 0
 
@@ -619,6 +642,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     rexport = report.add_parser("export", help="the day's summary sheet (.xlsx) in the offices' layout")
     rexport.add_argument("--date", help="YYYY-MM-DD (default: today, local time)")
     rexport.add_argument("file")
+    for p in (rfile, rzero, rexport):
+        _as_user_option(p)
     rexport.set_defaults(func=cmd_report_export)
 
     task = sub.add_parser("task", help="tasks given out on the map").add_subparsers(dest="task_command", required=True)
@@ -637,12 +662,14 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     tcreate.add_argument("--gcj02", action="store_true", help="the area file's coordinates are GCJ-02")
     tcreate.add_argument("--title")
     tcreate.add_argument("--due", help="due time, ISO 8601 (local time when no offset)")
-    tcreate.add_argument("--by", default="命令行 / cli", help="who gives out the task")
+    tcreate.add_argument("--by", help="who gives out the task (default: the --as user, else 命令行 / cli)")
     tcreate.add_argument("--json", action="store_true")
     tcreate.set_defaults(func=cmd_task_create)
     trounds = task.add_parser("contact-rounds", help="this week's contacts with vulnerable people (idempotent)")
     trounds.add_argument("--week", help="a day of the week, YYYY-MM-DD (default: today)")
     trounds.set_defaults(func=cmd_task_contact_rounds)
+    for p in (tcreate, trounds):
+        _as_user_option(p)
     toverdue = task.add_parser("overdue", help="items past their due time and not done")
     toverdue.add_argument("--json", action="store_true")
     toverdue.set_defaults(func=cmd_task_overdue)
@@ -693,6 +720,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     serve.add_argument("--debug", action="store_true")
     serve.set_defaults(func=cmd_serve)
     return parser
+
+
+def _as_user_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--as", dest="as_user", metavar="USER",
+                        help="act as this user: their role and area are checked, the audit trail names them")
 
 
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:

@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     session_cookie_name: str = "gridmap_session"
     # Send the cookie over HTTPS only (set when the app is served behind TLS).
     session_cookie_secure: bool = False
+    # Proxies in front of the app (nginx: 1) whose X-Forwarded-For/-Proto/-Host are
+    # trusted (werkzeug ProxyFix). 0: served directly, those headers are ignored (anyone can send them).
+    proxy_hops: int = 0
     password_min_length: int = 8
     # After this many wrong passwords in a row the account waits this many minutes.
     login_max_failures: int = 5

@@ -763,7 +763,53 @@ def finish_item(
         {"id": item_id, "st": new_state, "s": who.id, "now": now, "note": note.strip() or None},
     )
     _history(session, item.task_id, item_id, new_state, who.name, who.id, now, {"note": note.strip()} if note else None)
+    if new_state == rules.DONE:
+        _log_round_contacts(session, item_id, item.task_id, who, note.strip(), now)
     return get_item(session, item_id, now)
+
+
+# A contact-round item done is a visit (联系走访) to each key person of the item.
+CONTACT_ROUND_METHOD = "visit"
+CONTACTS_LOGGED = "contacts_logged"  # the task_history action that says the item's contacts are in contact_log
+
+# The key persons a contact-round item is about: its own person; else the persons of its household
+# (of its building for a building item), only those the task selected when it was given out by person.
+_ITEM_PERSONS_SQL = text(
+    """
+    SELECT kp.id FROM task_item i JOIN task t ON t.id = i.task_id
+    JOIN key_person kp ON CASE WHEN i.key_person_id IS NOT NULL THEN kp.id = i.key_person_id
+                               WHEN i.household_id IS NOT NULL THEN kp.household_id = i.household_id
+                               ELSE kp.household_id IN (SELECT h.id FROM household h WHERE h.building_id = i.building_id)
+                          END
+    WHERE i.id = :i
+      AND (i.key_person_id IS NOT NULL OR t.selection->>'kind' <> 'key_persons'
+           OR t.selection->'key_person_ids' @> to_jsonb(kp.id))
+    ORDER BY kp.id
+    """
+)
+
+
+def _log_round_contacts(session: Session, item_id: int, task_id: int, who, note: str, now: datetime) -> None:
+    """A contact-round item marked done records its contacts in ``contact_log`` (004 §8: the
+    twice-a-week rule counts them): one per key person of the item, by who did it, at the done time,
+    with their note; in the caller's transaction, and once per item (a history row says it was done:
+    an item sent back and done again is not counted twice). The item's row is locked by the caller."""
+    type_code = session.execute(
+        text("SELECT tt.code FROM task t JOIN task_type tt ON tt.id = t.task_type_id WHERE t.id = :t"), {"t": task_id}
+    ).scalar_one()
+    if type_code != CONTACT_ROUND:
+        return
+    if session.execute(text("SELECT EXISTS (SELECT 1 FROM task_history WHERE task_item_id = :i AND action = :a)"),
+                       {"i": item_id, "a": CONTACTS_LOGGED}).scalar():
+        return
+    persons = session.execute(_ITEM_PERSONS_SQL, {"i": item_id}).scalars().all()
+    logged = session.execute(
+        text("INSERT INTO contact_log (key_person_id, staff_id, contacted_at, method, outcome, note)"
+             " SELECT p, :s, :at, :m, 'done', :n FROM unnest(CAST(:persons AS integer[])) AS p RETURNING id"),
+        {"persons": list(persons), "s": who.id, "at": now, "m": CONTACT_ROUND_METHOD, "n": note or None},
+    ).scalars().all()
+    _history(session, task_id, item_id, CONTACTS_LOGGED, who.name, who.id, now,
+             {"key_person_ids": list(persons), "contact_log_ids": list(logged)})
 
 
 def validate_item(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dash
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gridmap.config import Settings, get_settings
 from gridmap.web import layout
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         update_title=None,
     )
     app.server.config[SETTINGS_KEY] = settings
+    _trust_proxies(app, settings.proxy_hops)
     # access (issue 7): log-in, log-out, and the guard in front of every page and data route.
     register_auth(app)
     register_routes(app.server, app.config.routes_pathname_prefix)
@@ -51,6 +53,15 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     layout.register_callbacks(app)
     _claim_page_callbacks(app)
     return app
+
+
+def _trust_proxies(app: dash.Dash, hops: int) -> None:
+    """Behind ``hops`` proxies (nginx, docs/deploy.md), take the client's address, scheme and host
+    from their X-Forwarded-For/-Proto/-Host headers; with 0, leave the headers ignored: a client
+    talking to the app directly could otherwise claim any address or HTTPS. (The app is served at
+    the root, so X-Forwarded-Prefix is never trusted.)"""
+    if hops > 0:
+        app.server.wsgi_app = ProxyFix(app.server.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def _claim_page_callbacks(app: dash.Dash) -> None:

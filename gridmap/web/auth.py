@@ -5,9 +5,11 @@
 * The browser holds a random session token in Flask's signed cookie; the session itself (user,
   expiry, end) lives in PostgreSQL (services.auth), so any gunicorn worker serves any request and a
   log-out ends the session everywhere. The cookie is HttpOnly, SameSite=Lax, and Secure when
-  ``session_cookie_secure`` is set.
+  ``session_cookie_secure`` is set or the request came over HTTPS (behind nginx: ``proxy_hops``).
 * A ``before_request`` guard: unauthenticated page requests go to ``/login?next=...``; API and Dash
-  data requests (``/api/...``, ``/_dash-update-component``, ``/_dash-layout`` ...) get a 401 JSON.
+  data requests (``/api/...``, ``/_dash-update-component``, ``/_dash-layout`` ...) get a 401 JSON;
+  assets/session.js turns that 401 on an open page into a visit to ``/login?next=...&reason=...``,
+  where the form says the session ended.
   Public: ``/login``, ``/logout``, ``/healthz``, ``/assets/`` and ``/_dash-component-suites/``
   (static files, no data). When the database is down the guard answers 503 (JSON for data, a page
   that retries by itself for pages) — never a traceback.
@@ -30,6 +32,7 @@ from urllib.parse import quote, urlparse
 
 import dash
 from flask import Flask, Response, g, has_request_context, jsonify, redirect, request, session
+from flask.sessions import SecureCookieSessionInterface
 from markupsafe import escape
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
@@ -45,6 +48,8 @@ from gridmap.web.i18n import t
 SESSION_KEY = "sid"
 CSRF_KEY = "csrf"
 _PRINCIPAL = "gridmap_principal"
+# ``/login?reason=session_ended``: an open page found its session gone (assets/session.js).
+SESSION_ENDED = "session_ended"
 
 # Paths (relative to the app's prefix) served without a log-in.
 PUBLIC_PATHS = frozenset({"login", "logout", "healthz", "favicon.ico", "_favicon.ico"})
@@ -166,11 +171,14 @@ _PAGE = """<!doctype html>
   .gm-login button {{ margin-top: 20px; width: 100%; padding: 9px; font-size: 15px; border: 0; border-radius: 4px;
                background: #b3261e; color: #fff; cursor: pointer; }}
   .gm-login .error {{ background: #fdecea; color: #8c1d18; padding: 8px 10px; border-radius: 4px; font-size: 13px; }}
+  .gm-login .notice {{ background: #fff4e5; color: #7a4a00; padding: 8px 10px; border-radius: 4px; font-size: 13px;
+               margin-bottom: 8px; }}
   .gm-login .note {{ color: #5b6b7c; font-size: 12px; margin-top: 16px; }}
 </style></head>
 <body><form class="gm-login" id="login-form" method="post" action="{action}" autocomplete="off">
 <h1>{title_zh}</h1><div class="sub">{title_en} · {login_zh} / {login_en}</div>
 {error}
+{notice}
 <input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="next" value="{next}">
 <label for="login-username">{user_zh} / {user_en}</label>
 <input type="text" id="login-username" name="username" value="{username}" autofocus required maxlength="64">
@@ -194,7 +202,8 @@ def _safe_next(value: str | None, prefix: str) -> str:
     return value
 
 
-def _login_page(prefix: str, *, error: str = "", username: str = "", next_url: str = "", status: int = 200) -> Response:
+def _login_page(prefix: str, *, error: str = "", notice: str = "", username: str = "", next_url: str = "",
+                status: int = 200) -> Response:
     csrf = session.get(CSRF_KEY) or secrets.token_urlsafe(24)
     session[CSRF_KEY] = csrf
     body = _PAGE.format(
@@ -206,6 +215,7 @@ def _login_page(prefix: str, *, error: str = "", username: str = "", next_url: s
         note_zh=escape(t("auth.note", "zh")), note_en=escape(t("auth.note", "en")),
         action=escape(f"{prefix}login"), csrf=escape(csrf), next=escape(next_url), username=escape(username),
         error=f'<div class="error" id="login-error">{escape(error)}</div>' if error else "",
+        notice=f'<div class="notice" id="login-notice">{escape(notice)}</div>' if notice else "",
     )
     response = Response(body, status=status, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
@@ -216,7 +226,10 @@ def _login_view(prefix: str):
     def login():
         settings = current_settings()
         if request.method == "GET":
-            return _login_page(prefix, next_url=_safe_next(request.args.get("next"), prefix))
+            # assets/session.js sends an open page here when its session ended: say why.
+            notice = (f"{t('auth.session_ended', 'zh')} / {t('auth.session_ended', 'en')}"
+                      if request.args.get("reason") == SESSION_ENDED else "")
+            return _login_page(prefix, notice=notice, next_url=_safe_next(request.args.get("next"), prefix))
         form = request.form
         next_url = _safe_next(form.get("next"), prefix)
         username = (form.get("username") or "").strip()[:64]
@@ -282,6 +295,21 @@ def _listen_once() -> None:
         event.listen(Session, "after_begin", _name_actor)
 
 
+# --- the cookie -----------------------------------------------------------------------------------------
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, whose cookie is Secure whenever the request came over HTTPS.
+
+    Behind nginx the scheme is the one nginx was asked with: ``proxy_hops`` (web/__init__.py) makes
+    werkzeug's ProxyFix trust X-Forwarded-Proto, so ``request.is_secure`` tells the truth; without
+    it the header is ignored and only ``session_cookie_secure`` makes the cookie Secure.
+    """
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(super().get_cookie_secure(app) or (has_request_context() and request.is_secure))
+
+
 # --- wiring -------------------------------------------------------------------------------------------
 
 
@@ -291,6 +319,7 @@ def register_auth(app: dash.Dash) -> None:
     settings: Settings = server.config[SETTINGS_KEY]
     prefix = app.config.routes_pathname_prefix or "/"
     server.secret_key = secret_key(settings)
+    server.session_interface = _SessionInterface()
     server.config.update(
         SESSION_COOKIE_NAME=settings.session_cookie_name,
         SESSION_COOKIE_HTTPONLY=True,

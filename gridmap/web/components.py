@@ -1,14 +1,36 @@
-"""HTML pieces of the command map built from the services' plain dicts: legend and side panel."""
+"""HTML pieces of the command map built from the services' plain dicts: legend and side panel; and
+:func:`call_service`, the one way a page's callback calls a service."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from dash import html
+from sqlalchemy.orm import Session
 
+from gridmap.db.session import DatabaseUnavailable, session_scope
+from gridmap.domain.errors import GridmapError
 from gridmap.web import ids
+from gridmap.web.context import current_settings
 from gridmap.web.i18n import t
+
+T = TypeVar("T")
+
+# --- calling a service from a callback ---------------------------------------------------------------
+
+
+def call_service(fn: Callable[[Session], T]) -> tuple[T | None, GridmapError | DatabaseUnavailable | None]:
+    """``fn(session)`` in one transaction on the serving app's database: ``(result, None)`` once
+    committed, or ``(None, problem)`` when the database is unavailable or the service refused
+    (a :class:`GridmapError`: bad input, access, a stale edit), nothing written. The callback turns
+    the problem into its page's message; anything else is a bug and propagates."""
+    try:
+        with session_scope(current_settings().database_url) as session:
+            return fn(session), None
+    except (DatabaseUnavailable, GridmapError) as exc:
+        return None, exc
+
 
 # --- legend --------------------------------------------------------------------------------------
 

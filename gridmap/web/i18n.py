@@ -336,6 +336,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "auth.db_down": ("数据库暂时不可用", "The database is unavailable"),
     "auth.retrying": ("页面将自动重试", "This page retries by itself"),
     "auth.forbidden": ("你的角色无权查看此页面", "Your role may not open this page"),
+    "auth.session_ended": (
+        "你的登录已过期或已在别处退出，请重新登录；登录后回到原来的页面。",
+        "Your session expired or was ended elsewhere; log in again to return to your page.",
+    ),
     "nav.audit": ("操作审计", "Audit trail"),
     "audit.title": ("操作审计记录", "Audit trail"),
     "audit.actor": ("操作人", "Who"),

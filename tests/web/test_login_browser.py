@@ -4,7 +4,7 @@ real browser; plus the log-in form's hardening through Flask's test client."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from selenium.common.exceptions import (
@@ -107,6 +107,40 @@ def test_audit_page_for_the_auditor(chromium, live_server, artifacts_dir):
 
 
 @pytest.mark.browser
+def test_an_open_page_whose_session_ended_goes_to_the_login_form(chromium, live_server, engine):
+    """The session expires in the database while /reports is open: the next callback gets 401, and
+    assets/session.js takes the page to the log-in form, which says why and leads back to /reports."""
+    driver, base = chromium, live_server.url
+    _logged_out(driver, base)
+    try:
+        login(driver, base, "community", "demo-community")
+        driver.get(base + "/reports?tab=status")
+        _wait(driver).until(lambda d: d.find_elements(By.ID, ids.LANG_EN) and d.find_elements(By.ID, "header-user"))
+        assert driver.execute_script("return window.__gridmapSessionWatch === true")
+        with engine.begin() as conn:
+            ended = conn.execute(text(
+                "UPDATE user_session SET expires_at = now() - interval '1 minute' WHERE ended_at IS NULL"
+                " AND expires_at > now() AND user_id = (SELECT id FROM app_user WHERE username = 'community')"
+            )).rowcount
+        assert ended >= 1
+        driver.get_log("performance")
+        driver.find_element(By.ID, ids.LANG_EN).click()  # a server-side callback
+        _wait(driver).until(lambda d: urlparse(d.current_url).path == "/login")
+        notice = _wait(driver).until(ec.presence_of_element_located((By.ID, "login-notice")))
+        assert "登录已过期" in notice.text and "Your session expired" in notice.text
+        assert parse_qs(urlparse(driver.current_url).query)["next"] == ["/reports?tab=status"]
+        assert any("/_dash-update-component" in u or "/api/" in u for u in requested_urls(driver))
+        # Logging in again returns to the page.
+        driver.find_element(By.ID, "login-username").send_keys("community")
+        driver.find_element(By.ID, "login-password").send_keys("demo-community")
+        driver.find_element(By.ID, "login-submit").click()
+        _wait(driver).until(lambda d: urlparse(d.current_url).path == "/reports")
+        assert urlparse(driver.current_url).query == "tab=status"
+    finally:
+        _logged_out(driver, base)
+
+
+@pytest.mark.browser
 def test_markup_in_names_is_shown_as_text(browser, live_server, engine):
     """A community and a grid leader named with HTML and script show as those characters, nothing runs."""
     script, image = "<script>alert(1)</script>", "<img src=x onerror=alert(2)>"
@@ -192,3 +226,43 @@ def test_sessions_live_in_the_database_for_every_worker(app):
     # Logging out in one ends it in the other.
     first.get("/logout")
     assert second.get("/api/layers/district.geojson").status_code == 401
+
+
+# --- behind nginx (issue 7): X-Forwarded-* trusted only with proxy_hops -----------------------------------
+
+
+def _cookie_header(response) -> str:
+    return next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("gridmap_session="))
+
+
+@pytest.mark.parametrize("hops", [0, 1])
+def test_forwarded_headers_are_trusted_only_behind_a_proxy(database_url, engine, hops):
+    settings = Settings(database_url=database_url, proxy_hops=hops)
+    client = create_app(settings).server.test_client()
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "gridmap.example.org",
+                 "X-Forwarded-For": "203.0.113.7"}
+    page = client.get("/tasks", headers=forwarded)  # anonymous: to the log-in form
+    assert page.status_code == 302
+    csrf = _csrf(client.get("/login", headers=forwarded))
+    response = client.post("/login", headers=forwarded,
+                           data={"username": "volunteer", "password": "demo-volunteer", "csrf": csrf, "next": "/"})
+    assert response.status_code == 302
+    cookie = _cookie_header(response)
+    if hops:
+        # nginx said the browser came over https: the cookie goes over https only.
+        assert "; Secure" in cookie
+        assert page.headers["Location"].startswith(("https://gridmap.example.org/login", "/login"))
+    else:
+        # Anyone can send these headers to an app served directly: ignored.
+        assert "Secure" not in cookie
+        assert "gridmap.example.org" not in page.headers["Location"]
+    with engine.connect() as conn:
+        remote = conn.execute(text("SELECT remote_addr FROM user_session ORDER BY created_at DESC LIMIT 1")).scalar()
+    assert (remote == "203.0.113.7") == bool(hops)
+
+
+def test_the_cookie_is_secure_when_the_setting_says_so(database_url):
+    client = create_app(Settings(database_url=database_url, session_cookie_secure=True)).server.test_client()
+    csrf = _csrf(client.get("/login"))
+    response = client.post("/login", data={"username": "volunteer", "password": "demo-volunteer", "csrf": csrf})
+    assert "; Secure" in _cookie_header(response)

@@ -30,6 +30,7 @@ from gridmap.services.areas import AreaConflict, ReasonRequired
 from gridmap.web import area_components as ac
 from gridmap.web import ids
 from gridmap.web.auth import current_principal
+from gridmap.web.components import call_service
 from gridmap.web.context import current_settings
 from gridmap.web.i18n import LANGUAGES, STRINGS, both, js_labels, normalise, t
 
@@ -109,6 +110,11 @@ def _forbidden(lang: str) -> html.Div:
 
 def _error_message(lang: str, exc: GridmapError) -> html.Div:
     return ac.problem(t("areas.not_saved", lang), exc.message)
+
+
+def _problem(lang: str, exc: Exception) -> html.Div:
+    """What call_service's problem says: the database is down, or why the service refused."""
+    return _db_message(lang, exc) if isinstance(exc, DatabaseUnavailable) else _error_message(lang, exc)
 
 
 # --- layout --------------------------------------------------------------------------------------
@@ -486,14 +492,9 @@ def open_area(_opens, _new, _reload, base: dict | None, lang: str | None):
     key = trigger["key"] if isinstance(trigger, dict) else (base or {}).get("area_key")
     if key is None:
         raise PreventUpdate
-    settings = current_settings()
-    try:
-        with session_scope(settings.database_url) as session:
-            state = area_editing.area_for_editing(session, key)
-    except DatabaseUnavailable as exc:
-        return no_update, no_update, no_update, no_update, _db_message(lang, exc), no_update, no_update, no_update
-    except GridmapError as exc:
-        return no_update, no_update, no_update, no_update, _error_message(lang, exc), no_update, no_update, no_update
+    state, problem = call_service(lambda session: area_editing.area_for_editing(session, key))
+    if problem:
+        return no_update, no_update, no_update, no_update, _problem(lang, problem), no_update, no_update, no_update
     b = state["base"]
     load = {"geojson": state["geojson"], "fit": True, "seq": _now().timestamp()}
     return b, load, b["class_code"], b["name"], None, None, "", "draw"
@@ -794,13 +795,9 @@ def show_versions(base: dict | None, _refresh, lang: str | None):
     if not base:
         return title, "gm-ae-box gm-ae-hidden", None, [], [], True
     settings = current_settings()
-    try:
-        with session_scope(settings.database_url) as session:
-            versions = area_editing.version_history(session, base["area_key"], lang)
-    except DatabaseUnavailable as exc:
-        return title, "gm-ae-box", _db_message(lang, exc), [], [], True
-    except GridmapError as exc:
-        return title, "gm-ae-box", _error_message(lang, exc), [], [], True
+    versions, problem = call_service(lambda session: area_editing.version_history(session, base["area_key"], lang))
+    if problem:
+        return title, "gm-ae-box", _problem(lang, problem), [], [], True
     options = ac.version_options(versions, lang)
     ended = bool(versions and versions[-1].get("ended_at"))
     return title, "gm-ae-box", ac.versions_list(versions, lang, settings.timezone), options, options, ended
@@ -826,14 +823,10 @@ def compare(old: int | None, new: int | None, _clear, base: dict | None, lang: s
     if old is None or new is None or old == new:
         return empty, None, no_update, no_update
     lang = normalise(lang)
-    settings = current_settings()
-    try:
-        with session_scope(settings.database_url) as session:
-            diff = areas.compare_versions(session, base["area_key"], min(old, new), max(old, new))
-    except DatabaseUnavailable as exc:
-        return empty, _db_message(lang, exc), no_update, no_update
-    except GridmapError as exc:
-        return empty, _error_message(lang, exc), no_update, no_update
+    diff, problem = call_service(
+        lambda session: areas.compare_versions(session, base["area_key"], min(old, new), max(old, new)))
+    if problem:
+        return empty, _problem(lang, problem), no_update, no_update
     return ac.compare_features(diff), ac.compare_summary(diff, lang), no_update, no_update
 
 

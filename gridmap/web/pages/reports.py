@@ -33,6 +33,7 @@ from gridmap.web import ids
 from gridmap.web import report_components as rc
 from gridmap.web import task_components as tc
 from gridmap.web.auth import current_principal
+from gridmap.web.components import call_service
 from gridmap.web.context import current_settings
 from gridmap.web.i18n import LANGUAGES, normalise, t
 
@@ -88,6 +89,13 @@ def _deadline() -> str:
 
 
 # --- layout --------------------------------------------------------------------------------------
+
+
+def _problem(lang: str, exc: Exception, title_key: str) -> html.Div:
+    """What call_service's problem says: the database is down, or why the service refused."""
+    if isinstance(exc, DatabaseUnavailable):
+        return tc.problem(t("tasks.db", lang), str(exc))
+    return tc.problem(t(title_key, lang), exc.message)
 
 
 def _number(name: str) -> html.Div:
@@ -323,24 +331,25 @@ def file(_zero, _submit, _emergency, day, community_id, *rest):
     report_date = _day(day)
     principal = current_principal()
     trigger = ctx.triggered_id
-    try:
-        with session_scope(settings.database_url) as session:
-            if trigger == ids.REPORT_ZERO:
-                filed = reports.file_zero_report(
-                    session, settings, community_id=community_id, report_date=report_date, filed_by=_author(),
-                    now=_now(), responsible_name=name or "", responsible_phone=phone or "", principal=principal)
-            else:
-                kind = EMERGENCY if trigger == ids.REPORT_EMERGENCY else NORMAL
-                report = ReportInput(
-                    community_id=community_id, report_date=report_date, kind=kind,
-                    **{k: _count(v) for k, v in counts.items()}, **{k: v or "" for k, v in texts.items()},
-                    filed_by=_author(), responsible_name=name or "", responsible_phone=phone or "")
-                filed = reports.file_report(session, settings, report, _now(), principal=principal)
-            new_version = data_version(session).version
-    except DatabaseUnavailable as exc:
-        return tc.problem(t("tasks.db", lang), str(exc)), no_update, no_update
-    except GridmapError as exc:
-        return tc.problem(t("reports.not_filed", lang), exc.message), no_update, no_update
+
+    def run(session):
+        if trigger == ids.REPORT_ZERO:
+            filed = reports.file_zero_report(
+                session, settings, community_id=community_id, report_date=report_date, filed_by=_author(),
+                now=_now(), responsible_name=name or "", responsible_phone=phone or "", principal=principal)
+        else:
+            kind = EMERGENCY if trigger == ids.REPORT_EMERGENCY else NORMAL
+            report = ReportInput(
+                community_id=community_id, report_date=report_date, kind=kind,
+                **{k: _count(v) for k, v in counts.items()}, **{k: v or "" for k, v in texts.items()},
+                filed_by=_author(), responsible_name=name or "", responsible_phone=phone or "")
+            filed = reports.file_report(session, settings, report, _now(), principal=principal)
+        return filed, data_version(session).version
+
+    done, problem = call_service(run)
+    if problem:
+        return _problem(lang, problem, "reports.not_filed"), no_update, no_update
+    filed, new_version = done
     key = {"zero": "reports.zero_done", "emergency": "reports.emergency_done"}.get(filed.kind, "reports.filed_done")
     text = tc.tr(key, lang, community=filed.community_name, day=filed.report_date.isoformat(), version=filed.version)
     return tc.problem(text, "", "success"), (refresh or 0) + 1, tc.bumped(version, new_version)

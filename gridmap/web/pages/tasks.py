@@ -33,6 +33,7 @@ from gridmap.services.changes import data_version
 from gridmap.web import ids
 from gridmap.web import task_components as tc
 from gridmap.web.auth import current_principal
+from gridmap.web.components import call_service
 from gridmap.web.context import current_settings
 from gridmap.web.i18n import both, js_labels, normalise, t
 
@@ -100,9 +101,24 @@ def _error(lang: str, exc: GridmapError, title_key: str = "tasks.not_done") -> h
     return tc.problem(t(title_key, lang), exc.message)
 
 
+def _problem(lang: str, exc: Exception, title_key: str = "tasks.not_done") -> html.Div:
+    """What call_service's problem says to the user: the database is down, or why it was refused."""
+    return _db_problem(lang, exc) if isinstance(exc, DatabaseUnavailable) else _error(lang, exc, title_key)
+
+
 def _version() -> int:
     with session_scope(current_settings().database_url) as session:
         return data_version(session).version
+
+
+def _write(fn):
+    """A write through call_service, then the data version it made (the page's store bumps to it):
+    (result, version, problem)."""
+    result, problem = call_service(fn)
+    if problem is not None:
+        return None, None, problem
+    version, problem = call_service(lambda session: data_version(session).version)
+    return result, version, problem
 
 
 # --- layout --------------------------------------------------------------------------------------
@@ -714,15 +730,10 @@ def contact_rounds(n_clicks, version, lang):
     lang = _lang(lang)
     settings = current_settings()
     now = _now()
-    try:
-        with session_scope(settings.database_url) as session:
-            rounds = tasks.generate_contact_rounds(session, settings, now, local_date(now, zone(settings.timezone)),
-                                                   principal=current_principal())
-        new_version = _version()
-    except DatabaseUnavailable as exc:
-        return _db_problem(lang, exc), no_update
-    except GridmapError as exc:
-        return _error(lang, exc), no_update
+    rounds, new_version, problem = _write(lambda session: tasks.generate_contact_rounds(
+        session, settings, now, local_date(now, zone(settings.timezone)), principal=current_principal()))
+    if problem:
+        return _problem(lang, problem), no_update
     text = tc.tr("tasks.rounds_done", lang, week=rounds.week_start.isoformat(), tasks=rounds.tasks_created,
                  items=tc.num(rounds.items_created), persons=tc.num(rounds.persons))
     return tc.problem(text, "", "success" if rounds.items_created else "info"), tc.bumped(version, new_version)
@@ -932,16 +943,11 @@ def reassign(n_clicks, item_id, staff_id, item_version, version, lang):
     if not n_clicks or not item_id or not staff_id:
         raise PreventUpdate
     lang = _lang(lang)
-    settings = current_settings()
-    try:
-        with session_scope(settings.database_url) as session:
-            item = tasks.reassign_item(session, item_id, staff_id, actor=_author(), now=_now(),
-                                       base_version=item_version, principal=current_principal())
-        new_version = _version()
-    except DatabaseUnavailable as exc:
-        return _db_problem(lang, exc), no_update
-    except GridmapError as exc:
-        return _error(lang, exc), no_update
+    item, new_version, problem = _write(lambda session: tasks.reassign_item(
+        session, item_id, staff_id, actor=_author(), now=_now(), base_version=item_version,
+        principal=current_principal()))
+    if problem:
+        return _problem(lang, problem), no_update
     return (tc.problem(tc.tr("tasks.reassigned_msg", lang, name=item.assigned_name or "?"), "", "success"),
             tc.bumped(version, new_version))
 
@@ -966,18 +972,20 @@ def validate(_ok, _back, item_id, note, version, lang):
     valid = ctx.triggered_id == ids.TASK_VALIDATE
     settings = current_settings()
     principal = current_principal()
-    try:
-        with session_scope(settings.database_url) as session:
-            me = tasks.acting_staff(session, principal)
-            if me is None:
-                return tc.problem(t("tasks.not_done", lang), t("field.no_staff_short", lang)), no_update, no_update
-            tasks.validate_item(session, item_id, me.id, valid=valid, note=note or "", now=_now(), settings=settings,
-                                principal=principal)
-        new_version = _version()
-    except DatabaseUnavailable as exc:
-        return _db_problem(lang, exc), no_update, no_update
-    except GridmapError as exc:
-        return _error(lang, exc), no_update, no_update
+
+    def run(session) -> bool:
+        me = tasks.acting_staff(session, principal)
+        if me is None:
+            return False
+        tasks.validate_item(session, item_id, me.id, valid=valid, note=note or "", now=_now(), settings=settings,
+                            principal=principal)
+        return True
+
+    acted, new_version, problem = _write(run)
+    if problem:
+        return _problem(lang, problem), no_update, no_update
+    if not acted:
+        return tc.problem(t("tasks.not_done", lang), t("field.no_staff_short", lang)), no_update, no_update
     key = "tasks.validated_msg" if valid else "tasks.invalidated_msg"
     return tc.problem(t(key, lang), "", "success" if valid else "info"), tc.bumped(version, new_version), ""
 
@@ -997,14 +1005,8 @@ def close(n_clicks, current, task_version, version, lang):
     if not n_clicks or not current or task_version is None:
         raise PreventUpdate
     lang = _lang(lang)
-    settings = current_settings()
-    try:
-        with session_scope(settings.database_url) as session:
-            closed = tasks.close_task(session, current, base_version=task_version, actor=_author(), now=_now(),
-                                      principal=current_principal())
-        new_version = _version()
-    except DatabaseUnavailable as exc:
-        return _db_problem(lang, exc), no_update
-    except GridmapError as exc:
-        return _error(lang, exc), no_update
+    closed, new_version, problem = _write(lambda session: tasks.close_task(
+        session, current, base_version=task_version, actor=_author(), now=_now(), principal=current_principal()))
+    if problem:
+        return _problem(lang, problem), no_update
     return tc.problem(tc.tr("tasks.closed_msg", lang, title=closed.title), "", "info"), tc.bumped(version, new_version)
