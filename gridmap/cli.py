@@ -136,18 +136,20 @@ def cmd_impact(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from gridmap.db.session import session_scope
-    from gridmap.services.bench import bench_impact
+    from gridmap.services.bench import SCALE_RADII, bench_impact
     from gridmap.services.coverage_bench import bench_coverage
 
+    radii = SCALE_RADII[args.scale or "demo"]
     with session_scope(settings.database_url) as session:
         result = {
-            "impact": bench_impact(session, settings, count=args.polygons, repeat=args.repeat),
+            "impact": bench_impact(session, settings, count=args.polygons, repeat=args.repeat, radii=radii),
             "coverage": bench_coverage(session, settings, datetime.now(UTC)),
         }
         if args.scale:  # scale (issue 8): the naive path, the whole map in chromium, one worker's memory
             from gridmap.services.bench_city import bench_city
 
-            result["city"] = bench_city(session, settings, scale=args.scale, app=WEB_APP, count=args.polygons)
+            result["city"] = bench_city(session, settings, scale=args.scale, app=WEB_APP, count=args.polygons,
+                                        radii=radii)
         session.rollback()
     if args.json or not args.scale:  # scale (issue 8): JSON as before, or one figure a line
         print(json.dumps(result, ensure_ascii=False, indent=2))

@@ -393,7 +393,7 @@ class _Target:
 
 def _buildings_in_area(session: Session, area, settings: Settings) -> list[int]:
     check_inside_district(session, area)
-    return compute_impact(session, area, _SELECTION_AREA_CLASS, settings).building_ids
+    return compute_impact(session, area, _SELECTION_AREA_CLASS, settings, with_building_ids=True).building_ids
 
 
 def _check_all_found(wanted: Iterable[int], found: Iterable[int], what: str) -> None:

@@ -1,7 +1,6 @@
 """The benchmarks run in CI at demo scale, with small counts, so that they cannot rot (issue 8).
 
-bench_impact needs at least one polygon of every radius (``bench.RADII_M``, 10 of them) for its
-"largest" figures, so the command runs with ``--polygons 10``.
+The command runs with ``--polygons 10``: one polygon of every radius of ``bench.RADII_M``.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from sqlalchemy import text
 from gridmap import cli
 from gridmap.config import Settings
 from gridmap.services import bench_city
-from gridmap.services.bench import RADII_M, bench_impact
+from gridmap.services.bench import CITY_RADII_M, RADII_M, bench_impact
 from gridmap.services.bench_city import bench_naive
 
 # Labels, not figures.
@@ -78,3 +77,20 @@ def test_gridmap_bench_with_scale_gives_every_figure_as_a_number(database_url, c
     assert figures["worker_peak_rss_after_map_mb"] >= figures["worker_rss_idle_mb"] > 0
     assert figures["throughput"]["changes"]["errors"] == 0 and figures["throughput"]["changes"]["rps"] > 0
     print(f"gridmap bench --scale demo ran in {time.monotonic() - started:.1f} s")
+
+
+def test_bench_impact_with_fewer_polygons_than_radii_reports_the_largest_drawn(session, settings):
+    result = bench_impact(session, settings, count=3, repeat=1)
+    assert _not_numbers(result) == []
+    assert result["largest_radius_m"] == RADII_M[2]
+    assert sorted(result["by_radius_m"], key=int) == [str(r) for r in RADII_M[:3]]
+    assert result["impact_p95_max_per_radius_ms"] == max(r["impact"]["p95_ms"] for r in result["by_radius_m"].values())
+    assert result["speedup_p50_largest"] == pytest.approx(
+        result["bare_largest"]["p50_ms"] / result["impact_largest"]["p50_ms"], rel=0.02, abs=0.01)
+
+
+def test_city_radii_reach_a_sub_district(session, settings):
+    # Issue 8: "from one building to a whole sub-district of ~5 km radius".
+    assert min(CITY_RADII_M) <= 20 and max(CITY_RADII_M) == 5000
+    result = bench_impact(session, settings, count=2, repeat=1, radii=CITY_RADII_M)
+    assert result["radii_m"] == list(CITY_RADII_M) and result["largest_radius_m"] == CITY_RADII_M[1]
