@@ -6,11 +6,9 @@ pooled connections die. While connections are refused (``ALLOW_CONNECTIONS false
 restart) the app answers 503 "database unavailable"; once they are allowed again it serves as
 before, without being restarted (``pool_pre_ping`` replaces the dead connections).
 
-A real restart of the cluster is opt-in, because the cluster is shared with everything else running
-against it: ``GRIDMAP_TEST_RESTART=1 .venv/bin/python -m pytest -p no:xdist -m restart
-tests/integration/test_db_restart.py`` (``GRIDMAP_TEST_RESTART_CLUSTER`` names another cluster, e.g.
-"15 scratch", and ``GRIDMAP_TEST_RESTART_URL`` a database on it). Without the variable the test is
-not collected at all.
+A real restart runs on a scratch cluster the test creates for itself (``pg_createcluster`` of
+Debian's postgresql-common, on a free port, dropped afterwards), so it runs in every suite without
+disturbing the shared cluster the other tests use.
 """
 
 from __future__ import annotations
@@ -120,38 +118,76 @@ def test_an_edit_cut_off_before_commit_is_not_saved(database_url, engine):
     assert row.version == person["version"] and row.note != "断线前的修改"
 
 
-if os.environ.get("GRIDMAP_TEST_RESTART") == "1":
+# -- a real restart, on a cluster of the test's own ----------------------------------------------
 
-    @pytest.mark.restart
-    def test_a_real_restart_of_postgresql(database_url):
-        """Stop the cluster under a running app, see 503, start it, see the app serve again by itself."""
-        cluster = os.environ.get("GRIDMAP_TEST_RESTART_CLUSTER", "15 main").split()
-        url = os.environ.get("GRIDMAP_TEST_RESTART_URL") or database_url
-        client = create_app(Settings(database_url=url)).server.test_client()
+# A scratch PostgreSQL 15 cluster the test creates, restarts and drops: a real server stopping
+# and starting under the app, without touching the shared cluster other tests run against.
+SCRATCH_CLUSTER = ("15", "gridmap_restart")
 
-        def ctl(action: str) -> None:
-            subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, action], check=True, timeout=120)
 
-        def query_ok() -> bool:
-            try:
-                with session_scope(url) as session:
-                    return session.execute(text("SELECT 1")).scalar_one() == 1
-            except DatabaseUnavailable:
-                return False
+def _free_port() -> int:
+    import socket
 
-        assert client.get("/healthz").status_code == 200 and query_ok()
-        started = time.monotonic()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ctl(cluster: tuple[str, str], action: str) -> None:
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, action],
+                   check=True, timeout=120, capture_output=True)
+
+
+@pytest.fixture
+def scratch_cluster():
+    """(cluster, url) of a new cluster with trust auth on a free port of 127.0.0.1; dropped after."""
+    version, name = SCRATCH_CLUSTER
+    subprocess.run(["pg_dropcluster", "--stop", version, name], capture_output=True)  # a leftover
+    port = _free_port()
+    subprocess.run(
+        ["pg_createcluster", version, name, "--port", str(port), "--start",
+         "--", "--auth-local=trust", "--auth-host=trust"],
+        check=True, timeout=180, capture_output=True,
+    )
+    try:
+        yield SCRATCH_CLUSTER, f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(["pg_dropcluster", "--stop", version, name], capture_output=True, timeout=120)
+
+
+@pytest.mark.restart
+def test_a_real_restart_of_postgresql(scratch_cluster):
+    """Stop the cluster under a running app, see 503, start it, see the app serve again by itself.
+
+    ``GRIDMAP_TEST_RESTART_CLUSTER`` ("15 main") and ``GRIDMAP_TEST_RESTART_URL`` point it at another
+    cluster instead, e.g. the one the app runs on (then run it alone: ``-p no:xdist -m restart``).
+    """
+    cluster, url = scratch_cluster
+    if os.environ.get("GRIDMAP_TEST_RESTART_CLUSTER"):
+        cluster = tuple(os.environ["GRIDMAP_TEST_RESTART_CLUSTER"].split())
+        url = os.environ.get("GRIDMAP_TEST_RESTART_URL") or url
+    client = create_app(Settings(database_url=url)).server.test_client()
+
+    def query_ok() -> bool:
         try:
-            ctl("stop")
-            down = client.get("/healthz")
-            assert down.status_code == 503 and "数据库不可用" in down.get_json()["error"]
-            assert not query_ok()
-        finally:
-            ctl("start")
-        assert _wait_for(lambda: client.get("/healthz").status_code == 200, seconds=60)
-        assert query_ok()
-        print(f"\nreal restart of {' '.join(cluster)}: served again {time.monotonic() - started:.1f} s after the stop")
-        # And a restart proper (stop and start in one), the pool once more full of dead connections.
-        ctl("restart")
-        assert _wait_for(lambda: client.get("/healthz").status_code == 200, seconds=60)
-        assert query_ok()
+            with session_scope(url) as session:
+                return session.execute(text("SELECT 1")).scalar_one() == 1
+        except DatabaseUnavailable:
+            return False
+
+    assert client.get("/healthz").status_code == 200 and query_ok()
+    started = time.monotonic()
+    try:
+        _ctl(cluster, "stop")
+        down = client.get("/healthz")
+        assert down.status_code == 503 and "数据库不可用" in down.get_json()["error"]
+        assert not query_ok()
+    finally:
+        _ctl(cluster, "start")
+    assert _wait_for(lambda: client.get("/healthz").status_code == 200, seconds=60)
+    assert query_ok()
+    print(f"\nreal restart of {' '.join(cluster)}: served again {time.monotonic() - started:.1f} s after the stop")
+    # And a restart proper (stop and start in one), the pool once more full of dead connections.
+    _ctl(cluster, "restart")
+    assert _wait_for(lambda: client.get("/healthz").status_code == 200, seconds=60)
+    assert query_ok()
