@@ -140,20 +140,22 @@ _IMPACT_SQL = text(
       SELECT ST_Buffer(g, :dist / (111320.0 * cos(radians(ST_Y(ST_Centroid(g))))), 4) AS g FROM area),
     gates AS (
       SELECT ga.is_open,
-             EXISTS (SELECT 1 FROM checkpoint ck WHERE ck.gate_id = ga.id AND ck.active) AS staffed
+             ga.id IN (SELECT ck.gate_id FROM checkpoint ck WHERE ck.active) AS staffed  -- hashed once
       FROM gate ga, area a, reach r
       WHERE ST_Intersects(r.g, ga.geom)
         AND CASE WHEN ST_Intersects(a.g, ga.geom) THEN true
                  ELSE ST_DWithin(ga.geom::geography, a.g::geography, :dist) END),
-    compounds AS (
-      SELECT ST_Covers(a.g, c.geom) AS whole, c.geom FROM compound c, area a WHERE ST_Intersects(a.g, c.geom)),
+    compounds AS MATERIALIZED (  -- inside when their interiors meet: intersecting and not only touching
+      SELECT x.whole, x.whole OR NOT ST_Touches(a.g, x.geom) AS inside
+      FROM (SELECT ST_Covers(a.g, c.geom) AS whole, c.geom FROM compound c, area a
+            WHERE ST_Intersects(a.g, c.geom)) x, area a),
     overlapping AS (
       SELECT ca.area_key, ca.version, ca.name, rc.code, rc.name_zh, rc.name_en
       FROM controlled_area ca JOIN risk_class rc ON rc.id = ca.risk_class_id, area a
       WHERE ca.ended_at IS NULL
         AND ca.version = (SELECT max(v.version) FROM controlled_area v WHERE v.area_key = ca.area_key)
         AND (CAST(:exclude_key AS integer) IS NULL OR ca.area_key <> CAST(:exclude_key AS integer))
-        AND ST_Intersects(ca.geom, a.g) AND ST_Area(ST_Intersection(ca.geom, a.g)) > 0)
+        AND ST_Intersects(a.g, ca.geom) AND NOT ST_Touches(a.g, ca.geom))
     SELECT
       (SELECT coalesce(sum(buildings), 0) FROM grids_in) AS buildings,
       (SELECT coalesce(sum(households), 0) FROM whole) + (SELECT coalesce(sum(households), 0) FROM cut_inside)
@@ -175,10 +177,8 @@ _IMPACT_SQL = text(
       (SELECT count(*) FROM gates) AS gates,
       (SELECT count(*) FROM gates WHERE is_open) AS open_gates,
       (SELECT count(*) FROM gates WHERE is_open AND staffed) AS staffed,
-      (SELECT count(*) FROM compounds c, area a
-        WHERE c.whole OR ST_Area(ST_Intersection(c.geom, a.g)) > 0) AS compounds,
-      (SELECT count(*) FROM compounds c, area a
-        WHERE NOT c.whole AND ST_Area(ST_Intersection(c.geom, a.g)) > 0) AS compounds_cut,
+      (SELECT count(*) FROM compounds WHERE inside) AS compounds,
+      (SELECT count(*) FROM compounds WHERE inside AND NOT whole) AS compounds_cut,
       (SELECT coalesce(json_agg(o ORDER BY o.area_key), '[]'::json) FROM overlapping o) AS overlaps,
       CASE WHEN :with_ids THEN (SELECT coalesce(array_agg(id ORDER BY id), '{}')
          FROM (SELECT b.id FROM building b JOIN whole w ON w.id = b.grid_id UNION ALL SELECT id FROM cut_inside) x)

@@ -51,11 +51,29 @@ def independent_impact(session, area, share: float, gate_distance_m: float) -> d
         (gid, is_open) for gid, is_open, g in session.execute(text("SELECT id, is_open, ST_AsBinary(geom) FROM gate"))
         if to_m(wkb.loads(bytes(g))).distance(area_m) <= gate_distance_m
     ]
+    compounds = [
+        (area.covers(g), g.intersection(area).area > 0)
+        for g in (wkb.loads(bytes(r[0])) for r in session.execute(text("SELECT ST_AsBinary(geom) FROM compound")))
+        if g.intersects(area)
+    ]
+    case_buildings = {b for b, code, _ in session.execute(text(
+        "SELECT h.building_id, c.code, kp.id FROM key_person kp JOIN household h ON h.id = kp.household_id "
+        "JOIN key_person_category_link l ON l.key_person_id = kp.id "
+        "JOIN key_person_category c ON c.id = l.category_id AND c.is_case")) if b in inside}
+    grid_of = dict(session.execute(text("SELECT id, grid_id FROM building")).all())
+    per_grid = Counter(grid_of[b] for b in inside)
+    hh_per_grid = Counter(grid_of[r.building_id] for r in hh)
     return {"buildings": len(inside), "households": len(hh), "residents": sum(r.residents for r in hh),
-            "key_persons": dict(by_cat), "gates": len(gates)}
+            "key_persons": dict(by_cat), "gates": len(gates),
+            "compounds": sum(1 for _whole, meets in compounds if meets),
+            "compounds_cut": sum(1 for whole, meets in compounds if meets and not whole),
+            "case_buildings": len(case_buildings),
+            "case_households": sum(1 for r in households if r.building_id in case_buildings),
+            "grids": {g: (per_grid[g], hh_per_grid[g]) for g in per_grid},
+            "building_ids": sorted(inside)}
 
 
-@pytest.mark.parametrize(("offset", "radius"), [(0, 30), (40, 150), (120, 400)])
+@pytest.mark.parametrize(("offset", "radius"), [(0, 30), (40, 150), (120, 400), (60, 900)])
 def test_impact_matches_an_independent_computation(session, settings, offset, radius):
     area = circle_around_building(session, offset, radius)
     got = compute_impact(session, area, "sealed", settings)
@@ -68,6 +86,14 @@ def test_impact_matches_an_independent_computation(session, settings, offset, ra
     assert got.duty_staff_needed == got.open_gates * settings.checkpoint_shifts_per_day * settings.checkpoint_staff_per_shift
     assert got.delivery_volunteers_needed == -(-got.households // settings.households_per_delivery_volunteer)
     assert {g["id"] for g in got.grids} and all(g["leader"] for g in got.grids)
+    # Compounds meeting the area (interiors, not a shared edge) and those it cuts; buildings with cases.
+    assert (got.compounds, got.compounds_cut) == (want["compounds"], want["compounds_cut"])
+    assert (got.case_buildings, got.case_households) == (want["case_buildings"], want["case_households"])
+    # Per grid: whole grids count as one row each, cut grids building by building: the same sums.
+    assert {g["id"]: (g["buildings"], g["households"]) for g in got.grids} == want["grids"]
+    assert got.building_ids == []  # only when asked
+    ids = compute_impact(session, area, "sealed", settings, with_building_ids=True).building_ids
+    assert ids == want["building_ids"]
 
 
 def test_a_sealed_area_far_larger_than_its_cases_is_warned(session, settings):
