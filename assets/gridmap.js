@@ -32,6 +32,13 @@ window.gridmap = (function () {
             h.riskNames["tier:" + p.risk])) || p.risk_name || "";
     }
 
+    // Geobuf (ST_AsGeobuf) carries booleans as "t" / "f"; GeoJSON as true / false.
+    function flag(v) {
+        if (v === "t" || v === "true") { return true; }
+        if (v === "f" || v === "false") { return false; }
+        return v;
+    }
+
     function num(n) {
         return (n === null || n === undefined) ? "—" : Number(n).toLocaleString();
     }
@@ -53,7 +60,7 @@ window.gridmap = (function () {
                     fillOpacity: sev >= 3 ? 0.4 : (sev === 2 ? 0.32 : 0.12), className: "gm-community"};
         },
         grid: function (p) {
-            var own = p.risk_inherited === false;
+            var own = flag(p.risk_inherited) === false;
             // A grid with a class of its own (e.g. a sealed area) stands out; the others only
             // draw their outline, the community below already carries the colour.
             return {color: own ? (p.color || NEUTRAL) : "#546e7a", weight: own ? 2.5 : 1,
@@ -94,7 +101,7 @@ window.gridmap = (function () {
     }
 
     function keyHouseholdClass(p) {
-        return p["case"] ? "gm-kh-case" : (p.vulnerable ? "gm-kh-vulnerable" : "gm-kh-other");
+        return flag(p["case"]) ? "gm-kh-case" : (flag(p.vulnerable) ? "gm-kh-vulnerable" : "gm-kh-other");
     }
 
     function pointToLayer(feature, latlng, context) {
@@ -102,11 +109,11 @@ window.gridmap = (function () {
         var p = feature.properties || {};
         var opts = {keyboard: false, riseOnHover: true};
         if (h.layer === "checkpoint") {
-            opts.icon = icon("gm-cp" + (p.active === false ? " gm-cp-off" : ""), 18, '<div class="gm-cp-shape"></div>');
+            opts.icon = icon("gm-cp" + (flag(p.active) === false ? " gm-cp-off" : ""), 18, '<div class="gm-cp-shape"></div>');
         } else if (h.layer === "service_point") {
             opts.icon = icon("gm-sp gm-sp-" + esc(p.kind), 22, '<div class="gm-sp-shape"></div>');
         } else if (h.layer === "gate") {
-            opts.icon = icon("gm-gate " + (p.is_open ? "gm-gate-open" : "gm-gate-closed"), 10,
+            opts.icon = icon("gm-gate " + (flag(p.is_open) ? "gm-gate-open" : "gm-gate-closed"), 10,
                              '<div class="gm-gate-shape"></div>');
         } else if (h.layer === "key_household") {
             opts.icon = icon("gm-kh " + keyHouseholdClass(p), 12, '<div class="gm-kh-shape"></div>');
@@ -150,8 +157,8 @@ window.gridmap = (function () {
         compound: function (p) { return "<b>" + esc(p.name) + "</b>"; },
         gate: function (p, h) {
             return "<b>" + esc(p.name) + "</b><div class=\"gm-tt-sub\">" +
-                esc(label(h, p.is_open ? "open" : "closed")) +
-                (p.checkpoint ? " · " + esc(label(h, "checkpoint")) : "") + "</div>";
+                esc(label(h, flag(p.is_open) ? "open" : "closed")) +
+                (flag(p.checkpoint) ? " · " + esc(label(h, "checkpoint")) : "") + "</div>";
         },
         checkpoint: function (p, h) {
             return "<b>" + esc(p.name) + "</b><div class=\"gm-tt-sub\">" + num(p.shifts_per_day) + " " +
@@ -228,8 +235,80 @@ window.gridmap = (function () {
         style: style,
         pointToLayer: pointToLayer,
         clusterToLayer: clusterToLayer,
-        onEachFeature: onEachFeature
+        onEachFeature: onEachFeature,
+        flag: flag
     };
+}());
+
+/* ================================================================================================
+ * The command map's view (pages/map.py, issue 8): which part of each layer to fetch.
+ *
+ * Leaflet's moveend (and, once, the first layer drawn: the opening fitBounds happens before
+ * dash-leaflet binds handlers) reports {zoom, bbox} to the map's view store; the clientside
+ * callback `urls` turns it into each layer's URL from the page's config:
+ *   polygon layers sent whole get `z=<band>` and refetch only when the band changes;
+ *   viewport layers get `z` and a bbox snapped outwards to the tile grid of that zoom (so small
+ *   pans reuse the same URL and the browser's copy), and below their minimum zoom a URL the
+ *   server answers empty without a query.
+ * ============================================================================================= */
+window.gridmap.view = (function () {
+    "use strict";
+
+    function moved(e, ctx) {
+        var map = (ctx && ctx.map) || (e && e.target);
+        var dc = window.dash_clientside;
+        if (!map || !ctx || !ctx.id || !dc || !dc.set_props) { return; }
+        map._gmViewSent = true;
+        var b = map.getBounds();
+        dc.set_props(ctx.id + "-view", {data: {
+            zoom: map.getZoom(), bbox: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]
+        }});
+    }
+
+    function first(e, ctx) {
+        var map = ctx && ctx.map;
+        if (map && !map._gmViewSent) { moved(e, ctx); }
+    }
+
+    function band(config, zoom) {
+        if (zoom >= config.fullDetail) { return config.fullDetail; }
+        var best = null;
+        config.bands.forEach(function (b) { if (b <= zoom && (best === null || b > best)) { best = b; } });
+        return best === null ? config.bands[0] : best;
+    }
+
+    function snapped(bbox, zoom) {
+        var step = 360 / Math.pow(2, Math.floor(zoom));
+        var down = function (v) { return +(Math.floor(v / step) * step).toFixed(6); };
+        var up = function (v) { return +(Math.ceil(v / step) * step).toFixed(6); };
+        return [down(bbox[0]), down(bbox[1]), up(bbox[2]), up(bbox[3])].join(",");
+    }
+
+    // (view, config, url of each layer...) -> [url of each layer..., the hint's class]; no_update
+    // where a URL is unchanged, or where a viewport layer never fetched and is still below its zoom.
+    function urls(view, config) {
+        var dc = window.dash_clientside;
+        var known = Array.prototype.slice.call(arguments, 2);
+        if (!view || !config) { return known.map(function () { return dc.no_update; }).concat([dc.no_update]); }
+        var zoom = view.zoom;
+        var out = config.layers.map(function (layer, i) {
+            var url = null;
+            if (layer.minZoom !== null && layer.minZoom !== undefined) {
+                if (zoom >= layer.minZoom) {
+                    url = layer.base + "&z=" + (Math.floor(zoom * 4) / 4) + "&bbox=" + snapped(view.bbox, zoom);
+                } else if (known[i]) {
+                    url = layer.base + "&z=0";  // answered empty, without a query; one URL, cached
+                }
+            } else if (layer.generalised) {
+                url = layer.base + "&z=" + band(config, zoom);
+            }
+            return (url === null || known[i] === url) ? dc.no_update : url;
+        });
+        out.push("gm-zoom-hint" + (zoom < config.hintZoom ? "" : " gm-zoom-hint-off"));
+        return out;
+    }
+
+    return {moved: moved, first: first, urls: urls};
 }());
 
 /* ================================================================================================
@@ -551,7 +630,7 @@ window.gridmap.coverage = (function () {
             var sev = (feature.properties || {}).severity || 0;
             s = L.extend({}, s, {fillOpacity: sev >= 3 ? 0.75 : (sev === 2 ? 0.6 : 0.28), weight: 1.5});
         } else if (h.layer === "grid") {
-            var own = (feature.properties || {}).risk_inherited === false;
+            var own = window.gridmap.flag((feature.properties || {}).risk_inherited) === false;
             s = L.extend({}, s, {fillOpacity: own ? 0.8 : 0, weight: own ? 2 : 0.6, opacity: own ? 1 : 0.45});
         } else if (h.layer === "controlled_area") {
             s = L.extend({}, s, {fillOpacity: 0.45, weight: 3});

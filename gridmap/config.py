@@ -95,10 +95,49 @@ class Settings(BaseSettings):
     service_walk_distance_m: float = 1000.0
     # The kinds whose walking-distance coverage is reported per grid.
     coverage_service_kinds: tuple[str, ...] = ("testing_point", "supply_point", "vaccination_point")
+    # Metrics of all grids must answer within this (issue 5, a district) ... and within the city
+    # figure (issue 8) once there are at least ``metrics_city_grids`` grids.
+    metrics_target_ms: float = 1000.0
+    metrics_target_city_ms: float = 2000.0
+    metrics_city_grids: int = 1000
+    # The metrics' grouped passes over a city's rows: sort and hash in memory rather than on disk,
+    # and no JIT (its compile time exceeds what it saves on these queries).
+    metrics_work_mem: str = "64MB"
+    metrics_jit: bool = False
 
     # --- the wall display (issue 5) ----------------------------------------------------------------
     # Seconds each view of /wall stays before the next; 0 keeps one view (no rotation).
     wall_rotation_seconds: int = 0
+
+    # --- the map at city scale (issue 8) ----------------------------------------------------------
+    # Polygon layers are generalised for the zoom they are drawn at: Douglas-Peucker keeping each
+    # polygon's topology, with a tolerance of this many screen pixels, vertices snapped to a quarter of it.
+    map_simplify_px: float = 0.5
+    # The zooms a generalised layer is cut for: a map at zoom z gets the band at or below z (below the
+    # first, the first); from ``map_full_detail_zoom`` on the geometry goes as stored.
+    map_generalise_zooms: tuple[int, ...] = (10, 12, 14)
+    map_full_detail_zoom: int = 16
+    # Layers sent only for the map's viewport (a bbox), and only from this zoom on; below it they are
+    # empty and the map says "zoom in". At zoom 16 a 1600x1000 screen holds ~7 km² of the city: in its
+    # densest part ~7,400 buildings and more than 10,000 key households (so those from zoom 17 on).
+    map_viewport_min_zoom: dict[str, float] = Field(
+        default_factory=lambda: {"building": 16.0, "gate": 16.0, "key_household": 17.0, "compound": 15.0,
+                                 "service_point": 14.0}
+    )
+    # At most this many features in one viewport answer (a safety bound: the minimum zooms keep a
+    # viewport under it in the demo city).
+    map_viewport_max_features: int = 10_000
+    # A browser may reuse a layer this long before revalidating it (a revalidation costs one tiny query).
+    map_layer_max_age_s: int = 60
+    # Risk classes also change with the clock (assignments valid from / to a future time): the
+    # layers' ETag changes at least this often even when no write moved the data version.
+    map_layer_etag_seconds: int = 300
+    # The opening zoom band is chosen for a map about this wide (px) showing the whole district,
+    # before the browser reports its own view.
+    map_fit_width_px: int = 1200
+    # /api/changes says which worker process answered (X-Gridmap-Worker: its pid). For tests of
+    # several workers only: a pid tells users about the server.
+    expose_worker_id: bool = False
 
     # --- input limits -------------------------------------------------------------------------
     max_upload_bytes: int = 50 * 1024 * 1024

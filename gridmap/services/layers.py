@@ -1,9 +1,28 @@
-"""Map layers out of PostGIS: GeoJSON for the command map, facts for its side panel, the legend.
+"""Map layers out of PostGIS: GeoJSON and geobuf for the maps, facts for the side panel, the legend.
 
-The GeoJSON is built by PostgreSQL itself (``json_build_object`` + ``ST_AsGeoJSON`` + ``json_agg``):
-one query per layer and no geometry ever passes through Python objects, so a layer of a few
-thousand buildings costs one round trip. ``layer_geojson_text`` hands the JSON text on unparsed,
-for the web route that only forwards it.
+Every layer is built by PostgreSQL itself (``json_build_object`` + ``ST_AsGeoJSON`` + ``json_agg``,
+or ``ST_AsGeobuf``): one query per layer and no geometry ever passes through Python objects.
+``layer_body`` hands the bytes on unparsed, for the web route that only forwards them.
+
+A whole city (issue 8: ~10,000 grids, ~200,000 buildings, ~4,000,000 households, ~660,000 key
+households) cannot be sent to a browser as it is stored; the maps ask for a ``View``:
+
+* Polygon layers (district … grid, compound, controlled area) are generalised for the map's zoom
+  band (``zoom_band``): ``ST_SimplifyPreserveTopology`` with a tolerance of ``map_simplify_px``
+  screen pixels at that zoom, vertices snapped to a quarter of it. Computed per request rather
+  than kept in generalised columns: for the whole city's grids it costs ~0.1 s in PostgreSQL, the
+  answer is cached by the browser under an ETag of the data version, and no trigger or migration
+  has to keep copies of every polygon in step with the area editor.
+* Detail layers (buildings, gates, key households, compounds, service points:
+  ``map_viewport_min_zoom``) are sent only for the map's viewport, index-backed
+  (``ST_Intersects`` with ``ST_MakeEnvelope``, at most ``map_viewport_max_features``), and only
+  from their minimum zoom on; below it the answer is empty without a query.
+* Geobuf rather than vector tiles (``ST_AsMVT``): dash-leaflet 1.1.3 draws geobuf in its GeoJSON
+  component, which keeps per-feature clicks, tooltips and the ``hideout`` styling the pages use;
+  a vector-tile layer would need a plugin and restyle by other means. ``ST_AsGeobuf`` keeps
+  numbers and strings: booleans arrive as "t"/"f", JSON objects as text.
+* ``layer_etag`` is known before the layer is read (data version + parameters + area + a clock
+  bucket), so a revalidation costs one tiny query, not the layer's.
 
 Risk classes: the current class of a community is the strictest (``risk_class.severity``) of its
 assignments valid now; a grid has its own when it has one (e.g. a sealed area), otherwise it takes
@@ -15,13 +34,17 @@ point with counts by category; names, phones, ID numbers never reach the map.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gridmap.config import Settings
+from gridmap.db.models import SRID
 from gridmap.domain.errors import InvalidInput, NotFound
 from gridmap.domain.reference import SERVICE_POINT_KINDS, STAFF_ROLES
 from gridmap.services.access import Principal, in_area, scope_filter_sql  # access (issue 7)
@@ -67,88 +90,90 @@ grid_risk AS (
 )
 """
 
-# Each layer: the extra CTEs it needs (or ""), and a SELECT of (id, geom, props json).
-# {name} is the language's name column of risk_class / key_person_category.
-_LAYER_SQL: dict[str, tuple[str, str]] = {
-    "district": (
-        "",
-        """SELECT d.id, d.geom, json_build_object(
-               'id', d.id, 'code', d.code,
-               'name', CASE WHEN :lang = 'en' THEN coalesce(d.name_en, d.name) ELSE d.name END)
-           FROM district d""",
+class _Layer(NamedTuple):
+    """How one layer is read: CTEs it needs ("" for none), its geometry expression, its properties
+    as (name, SQL expression) pairs, the FROM clause and a WHERE condition ("true" for all rows).
+    ``{name}`` in an expression is the language's name column of risk_class."""
+
+    ctes: str
+    geom: str
+    columns: tuple[tuple[str, str], ...]
+    source: str
+    where: str = "true"
+    polygons: bool = False  # generalised per zoom band
+
+
+_RISK_COLUMNS = (("risk", "r.code"), ("risk_scheme", "r.scheme"), ("risk_name", "r.{name}"),
+                 ("color", "r.color"), ("severity", "r.severity"))
+
+_LAYERS: dict[str, _Layer] = {
+    "district": _Layer(
+        "", "d.geom",
+        (("id", "d.id"), ("code", "d.code"),
+         ("name", "CASE WHEN :lang = 'en' THEN coalesce(d.name_en, d.name) ELSE d.name END")),
+        "district d", polygons=True,
     ),
-    "subdistrict": (
-        "",
-        """SELECT s.id, s.geom, json_build_object('id', s.id, 'code', s.code, 'name', s.name)
-           FROM subdistrict s""",
+    "subdistrict": _Layer(
+        "", "s.geom", (("id", "s.id"), ("code", "s.code"), ("name", "s.name")), "subdistrict s", polygons=True,
     ),
-    "community": (
-        _RISK_CTES,
-        """SELECT c.id, c.geom, json_build_object(
-               'id', c.id, 'code', c.code, 'name', c.name, 'kind', c.kind,
-               'households', coalesce(t.households, 0), 'residents', coalesce(t.residents, 0),
-               'risk', r.code, 'risk_scheme', r.scheme, 'risk_name', r.{name}, 'color', r.color,
-               'severity', r.severity)
-           FROM community c
+    "community": _Layer(
+        _RISK_CTES, "c.geom",
+        (("id", "c.id"), ("code", "c.code"), ("name", "c.name"), ("kind", "c.kind"),
+         ("households", "coalesce(t.households, 0)"), ("residents", "coalesce(t.residents, 0)"), *_RISK_COLUMNS),
+        """community c
            LEFT JOIN community_risk r ON r.community_id = c.id
            LEFT JOIN (SELECT community_id, sum(households) AS households, sum(residents) AS residents
                       FROM grid GROUP BY community_id) t ON t.community_id = c.id""",
+        polygons=True,
     ),
-    "grid": (
-        _RISK_CTES,
-        """SELECT g.id, g.geom, json_build_object(
-               'id', g.id, 'code', g.code, 'name', g.name, 'community', c.name,
-               'households', g.households, 'residents', g.residents,
-               'risk', r.code, 'risk_scheme', r.scheme, 'risk_name', r.{name}, 'color', r.color,
-               'severity', r.severity, 'risk_inherited', r.inherited)
-           FROM grid g
+    "grid": _Layer(
+        _RISK_CTES, "g.geom",
+        (("id", "g.id"), ("code", "g.code"), ("name", "g.name"), ("community", "c.name"),
+         ("households", "g.households"), ("residents", "g.residents"), *_RISK_COLUMNS,
+         ("risk_inherited", "r.inherited")),
+        """grid g
            JOIN community c ON c.id = g.community_id
            LEFT JOIN grid_risk r ON r.grid_id = g.id""",
+        polygons=True,
     ),
-    "compound": (
-        "",
-        """SELECT p.id, p.geom, json_build_object('id', p.id, 'code', p.code, 'name', p.name)
-           FROM compound p""",
+    "compound": _Layer(
+        "", "p.geom", (("id", "p.id"), ("code", "p.code"), ("name", "p.name")), "compound p", polygons=True,
     ),
-    "building": (
-        _RISK_CTES,
-        """SELECT b.id, b.geom, json_build_object(
-               'id', b.id, 'code', b.code, 'name', b.name, 'floors', b.floors,
-               'households', b.households, 'residents', b.residents,
-               'risk', r.code, 'risk_name', r.{name}, 'color', r.color, 'severity', r.severity)
-           FROM building b
-           LEFT JOIN grid_risk r ON r.grid_id = b.grid_id""",
+    "building": _Layer(
+        _RISK_CTES, "b.geom",
+        (("id", "b.id"), ("code", "b.code"), ("name", "b.name"), ("floors", "b.floors"),
+         ("households", "b.households"), ("residents", "b.residents"), ("risk", "r.code"),
+         ("risk_name", "r.{name}"), ("color", "r.color"), ("severity", "r.severity")),
+        "building b LEFT JOIN grid_risk r ON r.grid_id = b.grid_id",
     ),
-    "gate": (
-        "",
-        """SELECT t.id, t.geom, json_build_object(
-               'id', t.id, 'code', p.code || '-' || t.id, 'name', p.name || t.name, 'kind', t.kind,
-               'is_open', t.is_open,
-               'checkpoint', EXISTS (SELECT 1 FROM checkpoint k WHERE k.gate_id = t.id AND k.active))
-           FROM gate t JOIN compound p ON p.id = t.compound_id""",
+    "gate": _Layer(
+        "", "t.geom",
+        (("id", "t.id"), ("code", "p.code || '-' || t.id"), ("name", "p.name || t.name"), ("kind", "t.kind"),
+         ("is_open", "t.is_open"),
+         ("checkpoint", "EXISTS (SELECT 1 FROM checkpoint k WHERE k.gate_id = t.id AND k.active)")),
+        "gate t JOIN compound p ON p.id = t.compound_id",
     ),
-    "checkpoint": (
-        "",
-        """SELECT k.id, k.geom, json_build_object(
-               'id', k.id, 'code', 'CP' || k.id, 'name', k.name, 'active', k.active,
-               'shifts_per_day', k.shifts_per_day, 'staff_per_shift', k.staff_per_shift)
-           FROM checkpoint k""",
+    "checkpoint": _Layer(
+        "", "k.geom",
+        (("id", "k.id"), ("code", "'CP' || k.id"), ("name", "k.name"), ("active", "k.active"),
+         ("shifts_per_day", "k.shifts_per_day"), ("staff_per_shift", "k.staff_per_shift")),
+        "checkpoint k",
     ),
-    "service_point": (
-        "",
-        """SELECT s.id, s.geom, json_build_object(
-               'id', s.id, 'code', 'SP' || s.id, 'name', s.name, 'kind', s.kind,
-               'capacity', s.capacity, 'hours', s.hours)
-           FROM service_point s""",
+    "service_point": _Layer(
+        "", "s.geom",
+        (("id", "s.id"), ("code", "'SP' || s.id"), ("name", "s.name"), ("kind", "s.kind"),
+         ("capacity", "s.capacity"), ("hours", "s.hours")),
+        "service_point s",
     ),
     # One point per household with key persons: counts only, never who they are.
-    "key_household": (
+    "key_household": _Layer(
         """per_category AS (
                SELECT kp.household_id, cat.code, count(DISTINCT kp.id) AS n,
                       bool_or(cat.vulnerable) AS vulnerable, bool_or(cat.is_case) AS is_case
                FROM key_person kp
                JOIN key_person_category_link l ON l.key_person_id = kp.id
                JOIN key_person_category cat ON cat.id = l.category_id
+               {household_filter}
                GROUP BY kp.household_id, cat.code
            ),
            per_household AS (
@@ -156,73 +181,261 @@ _LAYER_SQL: dict[str, tuple[str, str]] = {
                       bool_or(vulnerable) AS vulnerable, bool_or(is_case) AS is_case
                FROM per_category GROUP BY household_id
            )""",
-        """SELECT h.id, h.geom, json_build_object(
-               'id', h.id, 'code', b.code, 'name', b.name,
-               'persons', (SELECT count(*) FROM key_person kp WHERE kp.household_id = h.id),
-               'categories', coalesce(ph.categories, '{{}}'::json),
-               'vulnerable', coalesce(ph.vulnerable, false), 'case', coalesce(ph.is_case, false))
-           FROM household h
+        "h.geom",
+        (("id", "h.id"), ("code", "b.code"), ("name", "b.name"),
+         ("persons", "(SELECT count(*) FROM key_person kp WHERE kp.household_id = h.id)"),
+         ("categories", "coalesce(ph.categories, '{{}}'::json)"),
+         ("vulnerable", "coalesce(ph.vulnerable, false)"), ("case", "coalesce(ph.is_case, false)")),
+        """household h
            JOIN building b ON b.id = h.building_id
-           LEFT JOIN per_household ph ON ph.household_id = h.id
-           WHERE EXISTS (SELECT 1 FROM key_person kp WHERE kp.household_id = h.id)""",
+           LEFT JOIN per_household ph ON ph.household_id = h.id""",
+        "EXISTS (SELECT 1 FROM key_person kp WHERE kp.household_id = h.id)",
     ),
     # Current version of every area that has not been lifted.
-    "controlled_area": (
-        "",
-        """SELECT a.id, a.geom, json_build_object(
-               'id', a.id, 'code', a.area_key, 'name', a.name, 'version', a.version,
-               'risk', rc.code, 'risk_scheme', rc.scheme, 'risk_name', rc.{name}, 'color', rc.color,
-               'severity', rc.severity, 'planned_end', a.planned_end)
-           FROM controlled_area a JOIN risk_class rc ON rc.id = a.risk_class_id
-           WHERE a.ended_at IS NULL
-             AND a.version = (SELECT max(v.version) FROM controlled_area v WHERE v.area_key = a.area_key)""",
+    "controlled_area": _Layer(
+        "", "a.geom",
+        (("id", "a.id"), ("code", "a.area_key"), ("name", "a.name"), ("version", "a.version"),
+         ("risk", "rc.code"), ("risk_scheme", "rc.scheme"), ("risk_name", "rc.{name}"), ("color", "rc.color"),
+         ("severity", "rc.severity"), ("planned_end", "a.planned_end")),
+        "controlled_area a JOIN risk_class rc ON rc.id = a.risk_class_id",
+        """a.ended_at IS NULL
+           AND a.version = (SELECT max(v.version) FROM controlled_area v WHERE v.area_key = a.area_key)""",
+        polygons=True,
     ),
 }
 
-LAYERS: tuple[str, ...] = tuple(_LAYER_SQL)
+LAYERS: tuple[str, ...] = tuple(_LAYERS)
+FORMATS = ("geojson", "pbf")
+# A FeatureCollection with no features, as geobuf (Data.feature_collection, empty).
+EMPTY_GEOBUF = b"\x22\x00"
+EMPTY_GEOJSON = '{"type": "FeatureCollection", "features": []}'
 
 
 def _check_layer(layer: str) -> None:
-    if layer not in _LAYER_SQL:
+    if layer not in _LAYERS:
         raise InvalidInput(f"未知图层 / unknown layer {layer!r}", code="unknown_layer")
 
 
+# --- what part of a layer: zoom band, viewport ------------------------------------------------------
+
+# Degrees of longitude per pixel at zoom 0 (a 256-pixel world).
+_DEG_PER_PX_Z0 = 360.0 / 256.0
+
+
+class View(NamedTuple):
+    """What part of a layer a map asks for: its zoom (None: the whole layer as stored) and its
+    viewport (west, south, east, north in degrees; None: everywhere)."""
+
+    zoom: float | None = None
+    bbox: tuple[float, float, float, float] | None = None
+
+
+def parse_view(zoom: str | None, bbox: str | None) -> View:
+    """A View from the ``z`` and ``bbox`` query parameters; InvalidInput when they make no sense."""
+    z = None
+    if zoom not in (None, ""):
+        try:
+            z = float(zoom)
+        except ValueError:
+            raise InvalidInput(f"缩放级别无效 / bad zoom {zoom!r}", code="bad_view") from None
+        if not 0 <= z <= 24:
+            raise InvalidInput(f"缩放级别无效 / bad zoom {zoom!r}", code="bad_view")
+    box = None
+    if bbox not in (None, ""):
+        try:
+            west, south, east, north = (float(v) for v in bbox.split(","))
+        except ValueError:
+            raise InvalidInput(f"范围无效 / bad bbox {bbox!r}", code="bad_view") from None
+        if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+            raise InvalidInput(f"范围无效 / bad bbox {bbox!r}", code="bad_view")
+        box = (west, south, east, north)
+    return View(z, box)
+
+
+def zoom_band(settings: Settings, zoom: float | None) -> int | None:
+    """The generalisation band of a map zoom: the band at or below it (below the first, the first);
+    None from ``map_full_detail_zoom`` on, or without a zoom (geometry as stored)."""
+    if zoom is None or zoom >= settings.map_full_detail_zoom:
+        return None
+    bands = sorted(settings.map_generalise_zooms)
+    if not bands:
+        return None
+    return max([b for b in bands if b <= zoom], default=bands[0])
+
+
+def tolerance_deg(settings: Settings, band: int) -> float:
+    """Douglas-Peucker tolerance (degrees) for a band: ``map_simplify_px`` pixels at that zoom."""
+    return settings.map_simplify_px * _DEG_PER_PX_Z0 / 2**band
+
+
+def fit_zoom(bounds: list[list[float]], width_px: int) -> float:
+    """The zoom at which ``bounds`` ([[south, west], [north, east]]) span ``width_px`` pixels across."""
+    span = max(bounds[1][1] - bounds[0][1], 1e-9)
+    return math.log2(width_px * _DEG_PER_PX_Z0 / span)
+
+
+def is_viewport_layer(settings: Settings, layer: str) -> bool:
+    return layer in settings.map_viewport_min_zoom
+
+
+def below_min_zoom(settings: Settings, layer: str, view: View) -> bool:
+    """A viewport layer asked for at a zoom below its minimum: its answer is empty, without a query."""
+    minimum = settings.map_viewport_min_zoom.get(layer)
+    return minimum is not None and view.zoom is not None and view.zoom < minimum
+
+
+def _geometry_sql(spec: _Layer, settings: Settings | None, view: View) -> tuple[str, dict]:
+    """The layer's geometry as sent: generalised for the view's band (polygon layers)."""
+    band = zoom_band(settings, view.zoom) if settings is not None and spec.polygons else None
+    if band is None:
+        return spec.geom, {}
+    tol = tolerance_deg(settings, band)
+    # Snapping to a quarter of the tolerance drops digits nobody sees at that zoom; a polygon it
+    # would make invalid (rare) keeps the simplified vertices instead.
+    simplified = f"ST_SimplifyPreserveTopology({spec.geom}, :gm_tol)"
+    return (
+        f"(SELECT CASE WHEN ST_IsValid(sn) THEN sn ELSE si END "
+        f"FROM (SELECT si, ST_SnapToGrid(si, :gm_snap) AS sn FROM (SELECT {simplified} AS si) x) y)",
+        {"gm_tol": tol, "gm_snap": tol / 4},
+    )
+
+
+def _digits(params: dict) -> int:
+    """GeoJSON decimals: 6 (about 0.1 m) as stored, fewer when snapped coarser."""
+    snap = params.get("gm_snap")
+    return PRECISION if not snap else max(1, min(PRECISION, math.ceil(-math.log10(snap))))
+
+
+def _layer_query(
+    layer: str, *, lang: str, principal: Principal | None, settings: Settings | None, view: View
+) -> tuple[str, str, dict]:
+    """(CTEs, the SELECT of the layer's rows with column ``gm_geom`` and its properties, params)."""
+    _check_layer(layer)
+    spec = _LAYERS[layer]
+    name = f"name_{lang}"
+    params: dict = {"lang": lang}
+    where = [spec.where]
+    household_filter = ""
+    # access (issue 7): key households (health facts by address) only inside the principal's area.
+    if principal is not None and layer == "key_household":
+        scope, scope_params = scope_filter_sql(principal, grid_column="b.grid_id")
+        where.append(scope)
+        params.update(scope_params)
+    if view.bbox is not None:
+        where.append(f"ST_Intersects({spec.geom}, ST_MakeEnvelope(:gm_w, :gm_s, :gm_e, :gm_n, {SRID}))")
+        params.update(gm_w=view.bbox[0], gm_s=view.bbox[1], gm_e=view.bbox[2], gm_n=view.bbox[3])
+        if layer == "key_household":
+            # the per-household counts only for the households in the bbox, not the whole city
+            household_filter = (
+                "WHERE kp.household_id IN (SELECT h.id FROM household h "
+                f"WHERE ST_Intersects(h.geom, ST_MakeEnvelope(:gm_w, :gm_s, :gm_e, :gm_n, {SRID})))"
+            )
+    geom, geom_params = _geometry_sql(spec, settings, view)
+    params.update(geom_params)
+    limit = ""
+    if view.bbox is not None and settings is not None:
+        limit = "LIMIT :gm_cap"
+        params["gm_cap"] = settings.map_viewport_max_features
+    columns = ", ".join(f'{expr.format(name=name)} AS "{col}"' for col, expr in spec.columns)
+    select = (
+        f"SELECT {columns}, {geom} AS gm_geom FROM {spec.source} "
+        f"WHERE {' AND '.join(f'({w})' for w in where)} ORDER BY 1 {limit}"
+    )
+    return spec.ctes.format(household_filter=household_filter).strip(), select, params
+
+
 def layer_geojson_text(
-    session: Session, layer: str, *, lang: str = "zh", now: datetime | None = None, principal: Principal | None = None
+    session: Session, layer: str, *, lang: str = "zh", now: datetime | None = None, principal: Principal | None = None,
+    view: View | None = None, settings: Settings | None = None,
 ) -> str:
     """The layer as a GeoJSON FeatureCollection, as JSON text straight from PostgreSQL.
 
-    With a ``principal`` (access, issue 7), key households only inside the principal's area.
+    With a ``principal`` (access, issue 7), key households only inside the principal's area. With a
+    ``view`` and ``settings``: polygons generalised for the view's zoom band, only the features
+    intersecting its bbox (at most ``map_viewport_max_features``), nothing below a viewport
+    layer's minimum zoom.
     """
     _check_layer(layer)
     lang = _lang(lang)
-    ctes, select = _LAYER_SQL[layer]
-    ctes = ctes.strip()
-    # access (issue 7): key households (health facts by address) only inside the principal's area.
-    scope, scope_params = "true", {}
-    if principal is not None and layer == "key_household":
-        scope, scope_params = scope_filter_sql(principal, grid_column="b.grid_id")
-        scope = f"rows.id IN (SELECT h.id FROM household h JOIN building b ON b.id = h.building_id WHERE {scope})"
+    view = view or View()
+    if settings is not None and below_min_zoom(settings, layer, view):
+        return EMPTY_GEOJSON
+    ctes, select, params = _layer_query(layer, lang=lang, principal=principal, settings=settings, view=view)
+    names = [col for col, _ in _LAYERS[layer].columns]
+    props = ", ".join(f"'{col}', q.\"{col}\"" for col in names)
     sql = f"""
         WITH {ctes + "," if ctes else ""}
-        rows (id, geom, props) AS ({select.format(name=f"name_{lang}")})
+        q AS ({select})
         SELECT json_build_object(
             'type', 'FeatureCollection',
             'features', coalesce(json_agg(json_build_object(
-                'type', 'Feature', 'id', rows.id,
-                'geometry', ST_AsGeoJSON(rows.geom, {PRECISION})::json,
-                'properties', rows.props) ORDER BY rows.id), '[]'::json)
+                'type', 'Feature', 'id', q.id,
+                'geometry', ST_AsGeoJSON(q.gm_geom, {_digits(params)})::json,
+                'properties', json_build_object({props})) ORDER BY q.id), '[]'::json)
         )::text
-        FROM rows WHERE {scope}
+        FROM q
     """
-    return session.execute(text(sql), {"lang": lang, "now": now, **scope_params}).scalar_one()
+    return session.execute(text(sql), {**params, "now": now}).scalar_one()
+
+
+def layer_geobuf(
+    session: Session, layer: str, *, lang: str = "zh", now: datetime | None = None, principal: Principal | None = None,
+    view: View | None = None, settings: Settings | None = None,
+) -> bytes:
+    """The same FeatureCollection as ``layer_geojson_text``, as geobuf (``ST_AsGeobuf``).
+
+    Geobuf keeps numbers and strings; booleans arrive as "t" / "f" and JSON objects as text
+    (assets/gridmap.js reads both forms). The coordinates' precision is what the (snapped)
+    geometry needs, at most 6 decimals.
+    """
+    _check_layer(layer)
+    lang = _lang(lang)
+    view = view or View()
+    if settings is not None and below_min_zoom(settings, layer, view):
+        return EMPTY_GEOBUF
+    ctes, select, params = _layer_query(layer, lang=lang, principal=principal, settings=settings, view=view)
+    sql = f"""
+        WITH {ctes + "," if ctes else ""}
+        q AS ({select})
+        SELECT ST_AsGeobuf(q, 'gm_geom') FROM q
+    """
+    body = session.execute(text(sql), {**params, "now": now}).scalar_one()
+    return bytes(body) if body else EMPTY_GEOBUF
+
+
+def layer_body(
+    session: Session, layer: str, fmt: str, *, lang: str = "zh", now: datetime | None = None,
+    principal: Principal | None = None, view: View | None = None, settings: Settings | None = None,
+) -> bytes:
+    """The layer's bytes in ``fmt`` ("geojson" or "pbf"), for the web route."""
+    if fmt == "pbf":
+        return layer_geobuf(session, layer, lang=lang, now=now, principal=principal, view=view, settings=settings)
+    return layer_geojson_text(
+        session, layer, lang=lang, now=now, principal=principal, view=view, settings=settings
+    ).encode()
+
+
+def layer_etag(
+    settings: Settings, *, version: int, layer: str, fmt: str, lang: str, view: View,
+    principal: Principal | None, at: float,
+) -> str:
+    """An ETag known before the layer is read: the data version (services.changes, moved by every
+    write), the request's parameters, whose area it is cut to, and the clock's bucket of
+    ``map_layer_etag_seconds`` (risk classes also change with time)."""
+    who = "all" if principal is None else f"{principal.area_level}:{principal.area_id}:{principal.role}"
+    bucket = int(at // max(settings.map_layer_etag_seconds, 1))
+    key = f"{layer}|{fmt}|{_lang(lang)}|{view.zoom}|{view.bbox}|{who}|{version}|{bucket}"
+    return f"{layer}-{version}-" + hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
 def layer_geojson(
-    session: Session, layer: str, *, lang: str = "zh", now: datetime | None = None, principal: Principal | None = None
+    session: Session, layer: str, *, lang: str = "zh", now: datetime | None = None, principal: Principal | None = None,
+    view: View | None = None, settings: Settings | None = None,
 ) -> dict:
     """The layer as a GeoJSON FeatureCollection (a dict)."""
-    return json.loads(layer_geojson_text(session, layer, lang=lang, now=now, principal=principal))
+    return json.loads(
+        layer_geojson_text(session, layer, lang=lang, now=now, principal=principal, view=view, settings=settings)
+    )
 
 
 def district_bounds(session: Session) -> list[list[float]] | None:

@@ -43,6 +43,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "kind.controlled_area": ("管控区域", "Controlled area"),
     # legend
     "legend.title": ("图例", "Legend"),
+    "map.zoom_in": ("放大地图可查看楼栋、小区出入口和重点人群户", "Zoom in to see buildings, gates and key households"),
     "legend.tiers": ("风险等级", "Risk tiers"),
     "legend.areas": ("区域类别", "Area classes"),
     "legend.points": ("点位", "Points"),

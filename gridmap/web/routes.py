@@ -1,15 +1,24 @@
-"""Plain Flask routes beside the Dash app: the map's layer data and a health check.
+"""Plain Flask routes beside the Dash app: the maps' layer data, the data version, a health check.
 
-The map's dl.GeoJSON components fetch their data from ``/api/layers/<layer>.geojson`` through
-their ``url`` prop, so big layers never pass through the Dash layout or a callback. The JSON text
-comes straight from PostgreSQL; the route only compresses it and lets the browser revalidate it.
+The maps' dl.GeoJSON components fetch their data through their ``url`` prop, so big layers never
+pass through the Dash layout or a callback:
+
+* ``/api/layers/<layer>.pbf`` (geobuf, what the maps draw) and ``/api/layers/<layer>.geojson``
+  (the same features as GeoJSON: exports, tests, the other pages), both taking ``z`` (the map's
+  zoom: polygons generalised for its band, detail layers empty below their minimum zoom),
+  ``bbox=west,south,east,north`` (only the features intersecting it), ``lang`` and ``v`` (the
+  data version a page knew; only to make a new URL after a change). services.layers explains.
+* The ETag is computed before the layer is read (services.layers.layer_etag: data version,
+  parameters, the user's area, a clock bucket): a matching If-None-Match gets its 304 after one
+  tiny query, the layer's query never runs.
+The bytes come straight from PostgreSQL; the route only compresses them.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
+import time
 
 from flask import Flask, Response, jsonify, request
 from sqlalchemy import text
@@ -21,10 +30,9 @@ from gridmap.services.changes import data_version
 from gridmap.web.auth import current_principal
 from gridmap.web.context import current_settings
 
-# The browser may reuse a layer for this long before revalidating it (an ETag makes that cheap).
-LAYER_MAX_AGE_S = 60
 # Below this size compressing costs more than it saves.
 GZIP_MIN_BYTES = 1024
+MIMETYPES = {"geojson": "application/geo+json", "pbf": "application/x-protobuf"}
 
 
 def _json_error(status: int, code: str, message: str) -> Response:
@@ -33,35 +41,49 @@ def _json_error(status: int, code: str, message: str) -> Response:
     return response
 
 
-def layer_response(layer: str) -> Response:
+def _cache_headers(response: Response, etag: str, max_age: int) -> None:
+    response.set_etag(etag, weak=True)
+    # Behind the log-in and cut to the user's area: a browser may keep it, a shared cache not.
+    response.cache_control.private = True
+    response.cache_control.max_age = max_age
+    response.vary.add("Cookie")
+    response.vary.add("Accept-Encoding")
+
+
+def layer_response(layer: str, fmt: str = "geojson") -> Response:
     if layer not in layers.LAYERS:
         return _json_error(404, "unknown_layer", f"未知图层 / unknown layer {layer!r}")
     settings = current_settings()
     lang = request.args.get("lang", settings.default_language)
+    principal = current_principal()
     try:
+        view = layers.parse_view(request.args.get("z"), request.args.get("bbox"))
         with session_scope(settings.database_url) as session:
-            body = layers.layer_geojson_text(session, layer, lang=lang, principal=current_principal()).encode()
+            # The version first: a write committed after it only makes this answer's ETag older.
+            version = data_version(session).version
+            etag = layers.layer_etag(settings, version=version, layer=layer, fmt=fmt, lang=lang, view=view,
+                                     principal=principal, at=time.time())
+            if request.if_none_match.contains_weak(etag):
+                response = Response(status=304)
+                _cache_headers(response, etag, settings.map_layer_max_age_s)
+                return response
+            body = layers.layer_body(session, layer, fmt, lang=lang, principal=principal, view=view,
+                                     settings=settings)
     except DatabaseUnavailable as exc:
         return _json_error(503, exc.code, str(exc))
     except GridmapError as exc:
         return _json_error(400, exc.code, exc.message)
 
-    response = Response(body, mimetype="application/geo+json")
-    response.set_etag(hashlib.sha1(body).hexdigest()[:20], weak=True)
-    # Behind the log-in and cut to the user's area: a browser may keep it, a shared cache not.
-    response.cache_control.private = True
-    response.vary.add("Cookie")
-    response.cache_control.max_age = LAYER_MAX_AGE_S
-    response.vary.add("Accept-Encoding")
-    response = response.make_conditional(request)
-    if (
-        response.status_code == 200
-        and len(body) >= GZIP_MIN_BYTES
-        and "gzip" in request.headers.get("Accept-Encoding", "")
-    ):
+    response = Response(body, mimetype=MIMETYPES[fmt])
+    _cache_headers(response, etag, settings.map_layer_max_age_s)
+    if len(body) >= GZIP_MIN_BYTES and "gzip" in request.headers.get("Accept-Encoding", ""):
         response.set_data(gzip.compress(body, compresslevel=5))
         response.headers["Content-Encoding"] = "gzip"
     return response
+
+
+def layer_pbf_response(layer: str) -> Response:
+    return layer_response(layer, "pbf")
 
 
 def healthz() -> Response:
@@ -86,12 +108,14 @@ def changes() -> Response:
         return _json_error(503, exc.code, str(exc))
     response = jsonify(ok=True, **version.as_dict())
     response.cache_control.no_store = True
-    response.headers["X-Gridmap-Worker"] = str(os.getpid())  # workers (issue 8): which process answered
+    if settings.expose_worker_id:  # tests of several workers: which process answered
+        response.headers["X-Gridmap-Worker"] = str(os.getpid())
     return response
 
 
 def register_routes(server: Flask, prefix: str = "/") -> None:
     """Add the routes under ``prefix`` (the Dash app's ``routes_pathname_prefix``)."""
     server.add_url_rule(f"{prefix}api/layers/<layer>.geojson", "gridmap_layer", layer_response)
+    server.add_url_rule(f"{prefix}api/layers/<layer>.pbf", "gridmap_layer_pbf", layer_pbf_response)
     server.add_url_rule(f"{prefix}healthz", "gridmap_healthz", healthz)
     server.add_url_rule(f"{prefix}api/changes", "gridmap_changes", changes)

@@ -1,14 +1,18 @@
-"""services.layers on the small demo district: the GeoJSON the map draws and the side panel's facts."""
+"""services.layers on the small demo district: the GeoJSON and geobuf the maps draw (whole, generalised per
+zoom band, cut to a viewport) and the side panel's facts."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from shapely.geometry import box, shape
 from sqlalchemy import text
 
+from gridmap.config import Settings
 from gridmap.domain.errors import InvalidInput, NotFound
 from gridmap.services import layers
+from gridmap.services.layers import View
 
 # layer -> the SQL counting the features it must have
 EXPECTED_COUNTS = {
@@ -219,3 +223,119 @@ def test_bounds_and_errors(session, now):
         layers.layer_geojson(session, "household", now=now)
     with pytest.raises(NotFound):
         layers.feature_details(session, "grid", 10**9, "zh", now=now)
+
+
+# --- city scale (issue 8): views of a layer ---------------------------------------------------------
+
+SETTINGS = Settings()
+
+
+def _geoms(session, table: str) -> dict[int, object]:
+    rows = session.execute(text(f"SELECT id, ST_AsGeoJSON(geom, 15) FROM {table}")).all()
+    return {fid: shape(json.loads(gj)) for fid, gj in rows}
+
+
+def _centre_bbox(session, fraction: float = 0.3) -> tuple[float, float, float, float]:
+    w, s, e, n = session.execute(
+        text("SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x) FROM (SELECT ST_Extent(geom) AS x FROM grid) q")
+    ).one()
+    cx, cy, dx, dy = (w + e) / 2, (s + n) / 2, (e - w) * fraction / 2, (n - s) * fraction / 2
+    return (cx - dx, cy - dy, cx + dx, cy + dy)
+
+
+@pytest.mark.parametrize("layer", ["building", "grid", "key_household", "gate"])
+def test_bbox_returns_exactly_the_features_that_intersect_it(session, now, layer):
+    bbox = _centre_bbox(session)
+    fc = layers.layer_geojson(session, layer, now=now, view=View(18, bbox), settings=SETTINGS)
+    got = {f["id"] for f in fc["features"]}
+    table = "household" if layer == "key_household" else layer
+    expected = {fid for fid, g in _geoms(session, table).items() if g.intersects(box(*bbox))}
+    if layer == "key_household":
+        expected &= set(session.execute(text("SELECT DISTINCT household_id FROM key_person")).scalars())
+    assert got and got == expected
+    assert len(got) < _scalar(session, f"SELECT count(*) FROM {table}")  # a part, not the whole layer
+
+
+def test_bbox_answer_is_capped(session, now):
+    capped = SETTINGS.model_copy(update={"map_viewport_max_features": 7})
+    fc = layers.layer_geojson(session, "building", now=now, view=View(18, _centre_bbox(session, 1.0)), settings=capped)
+    assert len(fc["features"]) == 7
+
+
+@pytest.mark.parametrize("zoom", [10, 12.5, 14])
+@pytest.mark.parametrize("layer", ["grid", "community", "district"])
+def test_generalised_geometry_is_valid_and_within_tolerance(session, now, layer, zoom):
+    band = layers.zoom_band(SETTINGS, zoom)
+    tolerance = layers.tolerance_deg(SETTINGS, band)
+    original = _geoms(session, layer)
+    fc = layers.layer_geojson(session, layer, now=now, view=View(zoom), settings=SETTINGS)
+    assert {f["id"] for f in fc["features"]} == set(original)  # no polygon dropped
+    vertices_before = vertices_after = 0
+    for f in fc["features"]:
+        g, o = shape(f["geometry"]), original[f["id"]]
+        assert g.is_valid and not g.is_empty, f["id"]
+        # Douglas-Peucker within the tolerance, plus the snapping (half a snap cell per axis)
+        assert g.hausdorff_distance(o) <= tolerance + tolerance / 4, (f["id"], g.hausdorff_distance(o), tolerance)
+        vertices_before += len(o.exterior.coords) if o.geom_type == "Polygon" else sum(
+            len(p.exterior.coords) for p in o.geoms)
+        vertices_after += len(g.exterior.coords) if g.geom_type == "Polygon" else sum(
+            len(p.exterior.coords) for p in g.geoms)
+    assert vertices_after <= vertices_before
+    if layer == "district" and zoom <= 12:
+        assert vertices_after < vertices_before  # a real boundary loses vertices far out
+
+
+def test_full_detail_zoom_sends_the_stored_geometry(session, now):
+    stored = layers.layer_geojson(session, "grid", now=now)
+    near = layers.layer_geojson(session, "grid", now=now, view=View(SETTINGS.map_full_detail_zoom), settings=SETTINGS)
+    assert near == stored
+
+
+def test_geobuf_decodes_to_the_same_features(session, now):
+    import geobuf
+
+    for layer, view in (("grid", View(12)), ("building", View(18, _centre_bbox(session))), ("checkpoint", View())):
+        fc = layers.layer_geojson(session, layer, now=now, view=view, settings=SETTINGS)
+        decoded = geobuf.decode(layers.layer_geobuf(session, layer, now=now, view=view, settings=SETTINGS))
+        assert decoded["type"] == "FeatureCollection"
+        assert [f["properties"]["id"] for f in decoded["features"]] == [f["id"] for f in fc["features"]]
+        assert [f["geometry"]["type"] for f in decoded["features"]] == [f["geometry"]["type"] for f in fc["features"]]
+        assert set(decoded["features"][0]["properties"]) <= set(fc["features"][0]["properties"])
+        assert {"id", "code", "name"} <= set(decoded["features"][0]["properties"])
+
+
+def test_below_min_zoom_is_empty_without_a_query(session, now, monkeypatch):
+    minimum = SETTINGS.map_viewport_min_zoom["building"]
+    bbox = _centre_bbox(session)
+
+    def no_query(*_a, **_k):
+        raise AssertionError("the layer was read")
+
+    monkeypatch.setattr(layers, "_layer_query", no_query)
+    assert layers.layer_geojson(session, "building", now=now, view=View(minimum - 0.25, bbox), settings=SETTINGS) == {
+        "type": "FeatureCollection", "features": []}
+    assert layers.layer_geobuf(session, "building", view=View(minimum - 1, bbox), settings=SETTINGS) == layers.EMPTY_GEOBUF
+    import geobuf
+
+    assert geobuf.decode(layers.EMPTY_GEOBUF) == {"type": "FeatureCollection", "features": []}
+
+
+def test_bad_views_are_refused():
+    assert layers.parse_view("12.5", "106.5,29.5,106.6,29.6") == View(12.5, (106.5, 29.5, 106.6, 29.6))
+    assert layers.parse_view(None, None) == View()
+    for z, bbox in (("x", None), ("99", None), (None, "1,2,3"), (None, "106.6,29.5,106.5,29.6"), (None, "a,b,c,d")):
+        with pytest.raises(InvalidInput):
+            layers.parse_view(z, bbox)
+
+
+def test_etag_follows_version_view_and_area():
+    from gridmap.services.access import Principal
+
+    base = {"version": 5, "layer": "grid", "fmt": "pbf", "lang": "zh", "view": View(12), "principal": None,
+            "at": 1000.0}
+    leader = Principal(user_id=1, username="leader", role="grid_leader", area_level="grid", area_id=3)
+    etag = layers.layer_etag(SETTINGS, **base)
+    assert etag == layers.layer_etag(SETTINGS, **base)
+    for change in ({"version": 6}, {"view": View(14)}, {"fmt": "geojson"}, {"lang": "en"}, {"principal": leader},
+                   {"at": 1000.0 + SETTINGS.map_layer_etag_seconds}):
+        assert layers.layer_etag(SETTINGS, **{**base, **change}) != etag, change

@@ -68,8 +68,8 @@ def test_command_map(browser, live_server, engine, artifacts_dir):
     # The grid layer is drawn: one SVG path per grid, with the class the style function gives it.
     _wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, GRID_PATHS)) >= grids)
     drawn_s = time.monotonic() - started
-    _wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".gm-pane-building path.gm-building"))
-    _wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".gm-cp"))  # checkpoints drawn
+    # checkpoints drawn, one by one or clustered (buildings: test_buildings_only_when_zoomed_in)
+    _wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".gm-cp, .gm-cluster"))
     print(f"grid layer drawn {drawn_s:.2f}s after navigation")
 
     # Chinese by default.
@@ -155,3 +155,56 @@ def test_layer_routes_and_health(browser, live_server):
         raise AssertionError("households are not a map layer")
     except urllib.error.HTTPError as exc:
         assert exc.code == 404
+
+
+BUILDING_PATHS = ".gm-pane-building path.gm-building"
+HINT_SHOWN = f"#{ids.MAP_ZOOM_HINT}:not(.gm-zoom-hint-off)"
+
+
+def _layer_requests(driver, layer: str) -> list[str]:
+    return [u for u in requested_urls(driver) if f"/api/layers/{layer}." in u]
+
+
+def test_buildings_only_when_zoomed_in(browser, live_server, engine):
+    """Issue 8: polygons come generalised per zoom band as geobuf; buildings only for the viewport,
+    from their minimum zoom on, with a hint to zoom in below it."""
+    with engine.connect() as conn:
+        grids = conn.execute(text("SELECT count(*) FROM grid")).scalar_one()
+    browser.get(live_server.url + "/")
+    _wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, GRID_PATHS)) >= grids)
+    zoom_out = browser.find_element(By.CSS_SELECTOR, ".leaflet-control-zoom-out")
+    zoom_in = browser.find_element(By.CSS_SELECTOR, ".leaflet-control-zoom-in")
+
+    # Out to where buildings are not sent: the hint says so, in Chinese, and no building is drawn.
+    for _ in range(6):
+        if browser.find_elements(By.CSS_SELECTOR, HINT_SHOWN):
+            break
+        zoom_out.click()
+        time.sleep(0.6)
+    hint = _wait(browser).until(ec.visibility_of_element_located((By.CSS_SELECTOR, HINT_SHOWN)))
+    assert "放大地图" in hint.text
+    time.sleep(1.0)
+    assert not browser.find_elements(By.CSS_SELECTOR, BUILDING_PATHS)
+    grid_urls = _layer_requests(browser, "grid")
+    assert grid_urls and all(".pbf?" in u for u in grid_urls), grid_urls
+    # every grid is still drawn, from the generalised copy of this zoom band
+    _wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, GRID_PATHS)) >= grids)
+    assert any("&z=" in u for u in grid_urls + _layer_requests(browser, "grid")), grid_urls
+    assert not [u for u in _layer_requests(browser, "building") if "bbox=" in u]
+
+    # In, step by step, until the buildings of the viewport arrive; the hint goes.
+    for _ in range(10):
+        zoom_in.click()
+        try:
+            _wait(browser, 4).until(lambda d: d.find_elements(By.CSS_SELECTOR, BUILDING_PATHS))
+            break
+        except Exception:  # not yet: one more step in
+            continue
+    buildings = browser.find_elements(By.CSS_SELECTOR, BUILDING_PATHS)
+    assert buildings, ("no building drawn after zooming in", _layer_requests(browser, "building"))
+    assert not browser.find_elements(By.CSS_SELECTOR, HINT_SHOWN)
+    building_urls = _layer_requests(browser, "building")
+    assert any("bbox=" in u and ".pbf?" in u for u in building_urls), building_urls
+    with engine.connect() as conn:
+        total = conn.execute(text("SELECT count(*) FROM building")).scalar_one()
+    assert len(buildings) <= total

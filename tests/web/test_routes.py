@@ -67,3 +67,51 @@ def test_settings_travel_with_the_app(database_url):
     assert ok.get("/healthz").status_code == 200
     assert dead.get("/healthz").status_code == 503
     assert ok.get("/healthz").status_code == 200
+
+
+# --- city scale (issue 8) -------------------------------------------------------------------------
+
+
+def test_geobuf_layer_with_zoom_and_bbox(client):
+    import geobuf
+
+    whole = client.get("/api/layers/building.geojson").get_json()
+    resp = client.get("/api/layers/building.pbf?z=18&bbox=-180,-90,180,90", headers={"Accept-Encoding": "gzip"})
+    assert resp.status_code == 200 and resp.headers["Content-Type"] == "application/x-protobuf"
+    assert resp.headers["Content-Encoding"] == "gzip"
+    decoded = geobuf.decode(gzip.decompress(resp.data))
+    assert sorted(f["properties"]["id"] for f in decoded["features"]) == sorted(f["id"] for f in whole["features"])
+    # below the buildings' minimum zoom: empty, whatever the bbox
+    far = client.get("/api/layers/building.geojson?z=10&bbox=-180,-90,180,90").get_json()
+    assert far == {"type": "FeatureCollection", "features": []}
+    grids = client.get("/api/layers/grid.pbf?z=12")
+    assert grids.status_code == 200 and geobuf.decode(grids.data)["features"]
+
+
+def test_revalidation_does_not_run_the_layer_query(client, monkeypatch):
+    from gridmap.services import layers
+
+    first = client.get("/api/layers/grid.pbf?z=12&v=1")
+    assert first.status_code == 200 and first.headers["ETag"]
+
+    def no_query(*_a, **_k):
+        raise AssertionError("the layer query ran for a revalidation")
+
+    monkeypatch.setattr(layers, "layer_body", no_query)
+    again = client.get("/api/layers/grid.pbf?z=12&v=1", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and not again.data
+    assert again.headers["ETag"] == first.headers["ETag"]
+    # another view of the layer is another ETag: it is read (here the patch makes that a 500)
+    other = client.get("/api/layers/grid.pbf?z=14&v=1", headers={"If-None-Match": first.headers["ETag"]})
+    assert other.status_code == 500
+
+
+def test_bad_view_is_a_400(client):
+    resp = client.get("/api/layers/building.pbf?z=12&bbox=1,2,3")
+    assert resp.status_code == 400 and resp.get_json()["code"] == "bad_view"
+
+
+def test_changes_names_no_worker_by_default(client, database_url):
+    assert "X-Gridmap-Worker" not in client.get("/api/changes").headers
+    exposed = login_client(create_app(Settings(database_url=database_url, expose_worker_id=True)).server.test_client())
+    assert exposed.get("/api/changes").headers["X-Gridmap-Worker"].isdigit()

@@ -5,8 +5,9 @@ worker within one polling interval (5 s), and a session cookie issued by one wor
 the other: sessions live in the database and the signing key is shared by all workers (here a
 fresh key file that the two workers race to create, as on a first start).
 
-Which worker answered is told by ``/api/changes``'s ``X-Gridmap-Worker`` header and, for every
-other route, by gunicorn's access log, whose ``%(p)s`` is the worker's pid.
+Which worker answered is told by ``/api/changes``'s ``X-Gridmap-Worker`` header (sent only with
+``GRIDMAP_EXPOSE_WORKER_ID`` on, as here: by default a user learns no pid) and, for every other
+route, by gunicorn's access log, whose ``%(p)s`` is the worker's pid.
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ def gunicorn(database_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "GRIDMAP_SECRET_KEY"}
     # A key file that does not exist yet: the workers create and share it (no secret of its own in any process).
-    env.update(GRIDMAP_DATABASE_URL=database_url, GRIDMAP_SECRET_FILE=str(tmp_path / "secret"))
+    env.update(GRIDMAP_DATABASE_URL=database_url, GRIDMAP_SECRET_FILE=str(tmp_path / "secret"),
+               GRIDMAP_EXPOSE_WORKER_ID="1")
     access_log, error_log = tmp_path / "access.log", tmp_path / "error.log"
     process = subprocess.Popen(
         [

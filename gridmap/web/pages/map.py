@@ -1,9 +1,18 @@
 """The command map (path "/"): the whole district with its risk classes, checkpoints, services and
 key households; click a feature to see its facts in the side panel.
 
-Layer data is not in the layout: each dl.GeoJSON loads ``/api/layers/<layer>.geojson`` itself
+Layer data is not in the layout: each dl.GeoJSON loads ``/api/layers/<layer>.pbf`` (geobuf) itself
 (web/routes.py). Styling is done in the browser by assets/gridmap.js, driven by each layer's
 ``hideout``; a language switch only changes hideouts, legend and panel, never refetches a layer.
+
+A whole city (issue 8) is drawn by asking each layer for the map's view (services.layers): the
+map reports its zoom and viewport from the browser (assets/gridmap.js ``gridmap.view.moved``,
+bound to Leaflet's ``moveend``, sets the ``MAP_VIEW`` store), and one clientside callback turns
+it into each layer's URL: polygon layers follow the zoom band (generalised geometry, refetched
+only when the band changes), detail layers (buildings, gates, key households, compounds, service
+points) follow the viewport from their minimum zoom on and are empty below it, with a hint to
+zoom in. Point layers sent whole (checkpoints) and key households are clustered. URLs carry the
+data version the page opened with, so a reload after a change never reuses a stale copy.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from dash.exceptions import PreventUpdate
 from gridmap.db.session import DatabaseUnavailable, session_scope
 from gridmap.domain.errors import GridmapError, NotFound  # GridmapError: coverage choropleth
 from gridmap.services import coverage_layers, layers  # coverage_layers: coverage choropleth
+from gridmap.services.changes import data_version
 from gridmap.services.coverage import staffing_gaps  # coverage choropleth
 from gridmap.web import components, coverage_components, ids  # coverage_components: coverage choropleth
 from gridmap.web.auth import current_principal
@@ -43,7 +53,8 @@ class MapLayer(NamedTuple):
     cluster: bool = False
 
 
-# Bottom to top, as listed in the layer switcher. ~2,500 buildings draw fast enough to start on.
+# Bottom to top, as listed in the layer switcher. Buildings, gates, key households, compounds and
+# service points are sent for the viewport only, from their minimum zoom (settings) on.
 MAP_LAYERS: tuple[MapLayer, ...] = (
     MapLayer("district", True, interactive=False),
     MapLayer("subdistrict", False),
@@ -54,7 +65,7 @@ MAP_LAYERS: tuple[MapLayer, ...] = (
     MapLayer("building", True),
     MapLayer("service_point", True),
     MapLayer("gate", False),
-    MapLayer("checkpoint", True),
+    MapLayer("checkpoint", True, cluster=True),  # ~8,000 in a city: clustered far out
     MapLayer("key_household", True, cluster=True),
 )
 CLICKABLE = tuple(m for m in MAP_LAYERS if m.interactive)
@@ -64,6 +75,8 @@ _BY_ID = {ids.map_layer(m.name): m.name for m in CLICKABLE}
 _PANED = {"district", "subdistrict", "community", "grid", "controlled_area", "compound", "building", "service_point"}
 
 _FN = "gridmap."
+# Polygon layers sent whole, generalised for the map's zoom band.
+_GENERALISED = {"district", "subdistrict", "community", "grid", "controlled_area"}
 
 
 def _hideout(layer: str, lang: str, risk_classes: list[dict]) -> dict:
@@ -75,10 +88,45 @@ def _hideout(layer: str, lang: str, risk_classes: list[dict]) -> dict:
     }
 
 
-def _geojson(m: MapLayer, lang: str, risk_classes: list[dict]) -> dl.GeoJSON:
+def _layer_base(name: str, version: int) -> str:
+    return dash.get_relative_path(f"/api/layers/{name}.pbf") + f"?v={version}"
+
+
+def _opening_url(settings, m: MapLayer, version: int, zoom: float) -> str | None:
+    """The URL a layer starts with, for the zoom the whole district is expected to open at; None
+    for a viewport layer (its URL waits for the browser's viewport)."""
+    if layers.is_viewport_layer(settings, m.name):
+        return None
+    band = layers.zoom_band(settings, zoom) if m.name in _GENERALISED else None
+    return _layer_base(m.name, version) + (f"&z={band}" if band is not None else "")
+
+
+def _view_config(settings, version: int) -> dict:
+    """How the clientside callback (gridmap.view.urls) turns the map's view into layer URLs."""
+    minimums = settings.map_viewport_min_zoom
+    return {
+        "layers": [
+            {"base": _layer_base(m.name, version), "generalised": m.name in _GENERALISED,
+             "minZoom": minimums.get(m.name)}
+            for m in MAP_LAYERS
+        ],
+        "bands": sorted(settings.map_generalise_zooms),
+        "fullDetail": settings.map_full_detail_zoom,
+        "hintZoom": minimums.get("building", min(minimums.values(), default=0)),
+    }
+
+
+def _hint_class(settings, bounds: list[list[float]]) -> str:
+    """The zoom-in hint shows at the opening zoom when buildings need a closer one (as gridmap.view.urls)."""
+    hint_zoom = _view_config(settings, 0)["hintZoom"]
+    shown = layers.fit_zoom(bounds, settings.map_fit_width_px) < hint_zoom
+    return "gm-zoom-hint" + ("" if shown else " gm-zoom-hint-off")
+
+
+def _geojson(m: MapLayer, lang: str, risk_classes: list[dict], url: str | None) -> dl.GeoJSON:
     props: dict = {
         "id": ids.map_layer(m.name),
-        "url": dash.get_relative_path(f"/api/layers/{m.name}.geojson"),
+        "format": "geobuf",
         "style": {"variable": _FN + "style"},
         "pointToLayer": {"variable": _FN + "pointToLayer"},
         "onEachFeature": {"variable": _FN + "onEachFeature"},
@@ -86,6 +134,8 @@ def _geojson(m: MapLayer, lang: str, risk_classes: list[dict]) -> dl.GeoJSON:
         "interactive": m.interactive,
         "bubblingMouseEvents": False,
     }
+    if url:  # a viewport layer starts with neither url nor data (dash-leaflet prefers data to url)
+        props["url"] = url
     if m.cluster:
         props.update(
             cluster=True,
@@ -97,8 +147,8 @@ def _geojson(m: MapLayer, lang: str, risk_classes: list[dict]) -> dl.GeoJSON:
     return dl.GeoJSON(**props)
 
 
-def _overlay(m: MapLayer, lang: str, risk_classes: list[dict]) -> dl.Overlay:
-    layer = _geojson(m, lang, risk_classes)
+def _overlay(m: MapLayer, lang: str, risk_classes: list[dict], url: str | None) -> dl.Overlay:
+    layer = _geojson(m, lang, risk_classes, url)
     if m.name in _PANED:
         layer = dl.Pane(layer, name=f"gm-{m.name}", className=f"gm-pane-{m.name}")
     # Leaflet draws the switcher's names as HTML, out of Dash's reach: carry both languages and
@@ -106,13 +156,14 @@ def _overlay(m: MapLayer, lang: str, risk_classes: list[dict]) -> dl.Overlay:
     return dl.Overlay(layer, name=both(f"layer.{m.name}"), checked=m.checked)
 
 
-def _map(settings, bounds: list[list[float]], lang: str, risk_classes: list[dict]) -> dl.MapContainer:
+def _map(settings, bounds: list[list[float]], lang: str, risk_classes: list[dict], version: int) -> dl.MapContainer:
     children: list = []
+    zoom = layers.fit_zoom(bounds, settings.map_fit_width_px)
     if settings.tile_url:
         children.append(dl.TileLayer(url=settings.tile_url, attribution=settings.tile_attribution, maxZoom=19))
     children.append(
         dl.LayersControl(
-            [_overlay(m, lang, risk_classes) for m in MAP_LAYERS],
+            [_overlay(m, lang, risk_classes, _opening_url(settings, m, version, zoom)) for m in MAP_LAYERS],
             id=ids.MAP_LAYERS_CONTROL,
             position="topright",
             collapsed=True,  # unfolded by CSS on wide screens
@@ -127,6 +178,9 @@ def _map(settings, bounds: list[list[float]], lang: str, risk_classes: list[dict
         # dash-leaflet's viewport tracking fails when the view is set by bounds alone (it reads
         # `center`); a center would override the bounds, so the tracking is off.
         trackViewport=False,
+        # ...so the view is reported by gridmap.view.moved instead (after every move, and once
+        # when the first layer draws: the opening fitBounds happens before handlers are bound).
+        eventHandlers={"moveend": {"variable": _FN + "view.moved"}, "layeradd": {"variable": _FN + "view.first"}},
         boundsOptions={"paddingTopLeft": [12, 12], "paddingBottomRight": [100, 12]},
         zoomSnap=0.25,
         minZoom=9,
@@ -143,6 +197,7 @@ def layout(**_query) -> html.Div:
         with session_scope(settings.database_url) as session:
             bounds = layers.district_bounds(session)
             risk_classes = layers.risk_legend(session, lang)
+            version = data_version(session).version
     except DatabaseUnavailable as exc:
         return html.Div([html.B(t("error.db", lang)), html.Div(str(exc))], id=ids.MAP_ERROR, className="gm-error")
     if bounds is None:
@@ -154,7 +209,8 @@ def layout(**_query) -> html.Div:
             html.Div(
                 className="gm-map-wrap",
                 children=[
-                    _map(settings, bounds, lang, risk_classes),
+                    _map(settings, bounds, lang, risk_classes, version),
+                    html.Div(t("map.zoom_in", lang), id=ids.MAP_ZOOM_HINT, className=_hint_class(settings, bounds)),
                     html.Details(
                         [
                             html.Summary(t("legend.title", lang), id=f"{ids.MAP_LEGEND}-summary"),
@@ -173,6 +229,8 @@ def layout(**_query) -> html.Div:
             ),
             html.Aside(components.empty_panel(lang), id=ids.MAP_PANEL, className="gm-panel"),
             dcc.Store(id=ids.MAP_SELECTED, storage_type="memory"),
+            dcc.Store(id=ids.MAP_VIEW),
+            dcc.Store(id=ids.MAP_VIEW_CONFIG, data=_view_config(settings, version)),
             # coverage choropleth: the data version, polled, so the choropleth and ranking follow changes
             dcc.Store(id=ids.MAP_COVERAGE_VERSION),
             dcc.Store(id=f"{ids.MAP_COVERAGE_VERSION}-link", data="ok"),
@@ -192,6 +250,18 @@ dash.clientside_callback(
     Input(ids.MAP_LEGEND_BOX, "id"),
 )
 
+
+
+# The map's view -> every layer's URL (no_update where it did not change) and the zoom-in hint.
+dash.clientside_callback(
+    "function() { return window.gridmap.view.urls.apply(null, arguments); }",
+    *[Output(ids.map_layer(m.name), "url") for m in MAP_LAYERS],
+    Output(ids.MAP_ZOOM_HINT, "className"),
+    Input(ids.MAP_VIEW, "data"),
+    State(ids.MAP_VIEW_CONFIG, "data"),
+    *[State(ids.map_layer(m.name), "url") for m in MAP_LAYERS],
+    prevent_initial_call=True,
+)
 
 
 @dash.callback(
@@ -241,6 +311,7 @@ def show_details(selected: dict | None, lang: str | None):
 @dash.callback(
     Output(ids.MAP_LEGEND, "children"),
     Output(f"{ids.MAP_LEGEND}-summary", "children"),
+    Output(ids.MAP_ZOOM_HINT, "children"),
     [Output(ids.map_layer(m.name), "hideout") for m in MAP_LAYERS],
     Input(ids.LANG_STORE, "data"),
     State(ids.map_layer(MAP_LAYERS[0].name), "hideout"),
@@ -256,7 +327,7 @@ def translate_map(lang: str | None, current_hideout: dict | None):
     except DatabaseUnavailable:
         raise PreventUpdate from None
     legend = components.legend_body(risk_classes, layers.service_kinds(lang), lang)
-    return legend, t("legend.title", lang), *[_hideout(m.name, lang, risk_classes) for m in MAP_LAYERS]
+    return legend, t("legend.title", lang), t("map.zoom_in", lang), *[_hideout(m.name, lang, risk_classes) for m in MAP_LAYERS]
 
 
 # --- coverage choropleth (issue 5): a per-grid metric as colours, the grids worst first, the

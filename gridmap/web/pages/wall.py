@@ -3,7 +3,8 @@ command room watches, and two trends, legible across a room on a 1920×1080 scre
 
 It refreshes by itself: a dcc.Interval polls ``/api/changes`` from the browser every
 ``POLL_MS``; only when the data version moved does the server recompute the figures, and the map's
-layers refetch because their ``url`` takes ``?v=<version>``. Counts only: any logged-in user may
+layers refetch because their ``url`` takes ``?v=<version>``. The layers come as geobuf, generalised
+for the zoom the district fits at (services.layers, issue 8): a whole city's 10,000 grids draw. Counts only: any logged-in user may
 open it, and nothing on it names a person. ``?lang=en`` fixes the language (a wall has no switch).
 With ``wall_rotation_seconds`` > 0 it alternates between the map view and the trends-and-gaps view.
 """
@@ -40,16 +41,23 @@ VIEWS = 2  # the map view and the trends-and-gaps view, when rotation is on
 WALL_LAYERS = ("community", "grid", "controlled_area", "district")
 
 
-def _layer_url(layer: str, version: int | None, lang: str) -> str:
-    return dash.get_relative_path(f"/api/layers/{layer}.geojson") + f"?lang={lang}&v={version or 0}"
+def _layer_url(layer: str, version: int | None, lang: str, band: int | None) -> str:
+    url = dash.get_relative_path(f"/api/layers/{layer}.pbf") + f"?lang={lang}&v={version or 0}"
+    return url + (f"&z={band}" if band is not None else "")
 
 
-def _map(bounds: list[list[float]], version: int, lang: str) -> dl.MapContainer:
+def _band(settings, bounds: list[list[float]] | None) -> int | None:
+    """The generalisation band of the wall's fixed view (the whole district)."""
+    return layers.zoom_band(settings, layers.fit_zoom(bounds, settings.map_fit_width_px)) if bounds else None
+
+
+def _map(bounds: list[list[float]], version: int, lang: str, band: int | None) -> dl.MapContainer:
     children = [
         dl.Pane(
             dl.GeoJSON(
                 id=ids.wall_layer(name),
-                url=_layer_url(name, version, lang),
+                url=_layer_url(name, version, lang, band),
+                format="geobuf",
                 style={"variable": "gridmap.coverage.wallStyle"},
                 hideout={"layer": name},
                 interactive=False,
@@ -122,7 +130,7 @@ def layout(lang: str | None = None, **_query) -> html.Div:
             html.Div(
                 [
                     html.Section(
-                        [_map(bounds, version, lang), html.Div(id=ids.WALL_LEGEND, className="gm-wall-legend")],
+                        [_map(bounds, version, lang, _band(settings, bounds)), html.Div(id=ids.WALL_LEGEND, className="gm-wall-legend")],
                         className="gm-wall-mapbox",
                     ),
                     html.Section(
@@ -192,6 +200,7 @@ def refresh_wall(version: int | None, stored_lang: str | None, forced_lang: str 
         with session_scope(settings.database_url) as session:
             figures = coverage_layers.wall_figures(session, settings, now).as_dict()
             risk_classes = layers.risk_legend(session, lang)
+            band = _band(settings, layers.district_bounds(session))
     except DatabaseUnavailable as exc:
         raise PreventUpdate from exc  # the link state shows; the last figures stay up
     days = coverage_layers.TREND_DAYS
@@ -212,7 +221,7 @@ def refresh_wall(version: int | None, stored_lang: str | None, forced_lang: str 
         t("wall.counts_only", lang),
         updated,
         t("wall.link_down", lang),
-        *[_layer_url(name, version, lang) for name in WALL_LAYERS],
+        *[_layer_url(name, version, lang, band) for name in WALL_LAYERS],
     )
 
 
