@@ -91,14 +91,15 @@ grid_risk AS (
 """
 
 class _Layer(NamedTuple):
-    """How one layer is read: CTEs it needs ("" for none), its geometry expression, its properties
-    as (name, SQL expression) pairs, the FROM clause and a WHERE condition ("true" for all rows).
+    """How one layer is read: CTEs it needs ("" for none), its geometry column, its properties as
+    (name, SQL expression) pairs, the FROM clause and a WHERE condition ("true" for all rows). All
+    code: values only ever go in as bound parameters.
     ``{name}`` in an expression is the language's name column of risk_class."""
 
     ctes: str
-    geom: str
+    column: str  # the geometry
     columns: tuple[tuple[str, str], ...]
-    source: str
+    table: str  # the FROM clause: the layer's table and its joins
     where: str = "true"
     polygons: bool = False  # generalised per zoom band
 
@@ -288,14 +289,15 @@ def _geometry_sql(spec: _Layer, settings: Settings | None, view: View) -> tuple[
     """The layer's geometry as sent: generalised for the view's band (polygon layers)."""
     band = zoom_band(settings, view.zoom) if settings is not None and spec.polygons else None
     if band is None:
-        return spec.geom, {}
+        return spec.column, {}
     tol = tolerance_deg(settings, band)
     # Snapping to a quarter of the tolerance drops digits nobody sees at that zoom; a polygon it
     # would make invalid (rare) keeps the simplified vertices instead.
-    simplified = f"ST_SimplifyPreserveTopology({spec.geom}, :gm_tol)"
+    column = spec.column
     return (
-        f"(SELECT CASE WHEN ST_IsValid(sn) THEN sn ELSE si END "
-        f"FROM (SELECT si, ST_SnapToGrid(si, :gm_snap) AS sn FROM (SELECT {simplified} AS si) x) y)",
+        "(SELECT CASE WHEN ST_IsValid(sn) THEN sn ELSE si END "
+        "FROM (SELECT si, ST_SnapToGrid(si, :gm_snap) AS sn "
+        f"FROM (SELECT ST_SimplifyPreserveTopology({column}, :gm_tol) AS si) x) y)",
         {"gm_tol": tol, "gm_snap": tol / 4},
     )
 
@@ -322,7 +324,7 @@ def _layer_query(
         where.append(scope)
         params.update(scope_params)
     if view.bbox is not None:
-        where.append(f"ST_Intersects({spec.geom}, ST_MakeEnvelope(:gm_w, :gm_s, :gm_e, :gm_n, {SRID}))")
+        where.append(f"ST_Intersects({spec.column}, ST_MakeEnvelope(:gm_w, :gm_s, :gm_e, :gm_n, {SRID}))")
         params.update(gm_w=view.bbox[0], gm_s=view.bbox[1], gm_e=view.bbox[2], gm_n=view.bbox[3])
         if layer == "key_household":
             # the per-household counts only for the households in the bbox, not the whole city
@@ -330,16 +332,17 @@ def _layer_query(
                 "WHERE kp.household_id IN (SELECT h.id FROM household h "
                 f"WHERE ST_Intersects(h.geom, ST_MakeEnvelope(:gm_w, :gm_s, :gm_e, :gm_n, {SRID})))"
             )
-    geom, geom_params = _geometry_sql(spec, settings, view)
+    clause, geom_params = _geometry_sql(spec, settings, view)
     params.update(geom_params)
-    limit = ""
+    params["gm_digits"] = _digits(params)
+    order = "ORDER BY 1"
     if view.bbox is not None and settings is not None:
-        limit = "LIMIT :gm_cap"
+        order = "ORDER BY 1 LIMIT :gm_cap"
         params["gm_cap"] = settings.map_viewport_max_features
+    condition = " AND ".join(f"({w})" for w in where)
     columns = ", ".join(f'{expr.format(name=name)} AS "{col}"' for col, expr in spec.columns)
     select = (
-        f"SELECT {columns}, {geom} AS gm_geom FROM {spec.source} "
-        f"WHERE {' AND '.join(f'({w})' for w in where)} ORDER BY 1 {limit}"
+        f"SELECT {columns}, {clause} AS gm_geom FROM {spec.table} WHERE {condition} {order}"
     )
     return spec.ctes.format(household_filter=household_filter).strip(), select, params
 
@@ -362,7 +365,7 @@ def layer_geojson_text(
         return EMPTY_GEOJSON
     ctes, select, params = _layer_query(layer, lang=lang, principal=principal, settings=settings, view=view)
     names = [col for col, _ in _LAYERS[layer].columns]
-    props = ", ".join(f"'{col}', q.\"{col}\"" for col in names)
+    columns = ", ".join(f"'{col}', q.\"{col}\"" for col in names)
     sql = f"""
         WITH {ctes + "," if ctes else ""}
         q AS ({select})
@@ -370,8 +373,8 @@ def layer_geojson_text(
             'type', 'FeatureCollection',
             'features', coalesce(json_agg(json_build_object(
                 'type', 'Feature', 'id', q.id,
-                'geometry', ST_AsGeoJSON(q.gm_geom, {_digits(params)})::json,
-                'properties', json_build_object({props})) ORDER BY q.id), '[]'::json)
+                'geometry', ST_AsGeoJSON(q.gm_geom, CAST(:gm_digits AS int))::json,
+                'properties', json_build_object({columns})) ORDER BY q.id), '[]'::json)
         )::text
         FROM q
     """
