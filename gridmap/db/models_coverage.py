@@ -1,4 +1,5 @@
-"""Contacts with key people and checkpoint duty rosters (issue 5): the tables of migration 0005.
+"""Contacts with key people and checkpoint duty rosters (issue 5): the tables of migration 0005;
+service coverage kept per grid and kind (issue 8): the tables of migration 0012.
 
 Same conventions as gridmap.db.models: singular table names, integer ``id``, parents as
 ``<parent>_id``, times with time zone. Import this module wherever these tables must be in
@@ -9,7 +10,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text, func
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    false,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridmap.db.models import Base
@@ -52,3 +69,38 @@ class DutyShift(Base):
         CheckConstraint("ends_at > starts_at", name="duty_shift_period"),
         Index("ix_duty_shift_checkpoint_id_starts_at", "checkpoint_id", "starts_at"),
     )
+
+
+class GridServiceCoverage(Base):
+    """Households of a grid within walking distance of a point of a kind (kept; see migration 0012)."""
+
+    __tablename__ = "grid_service_coverage"
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    households_within: Mapped[int]
+
+    __table_args__ = (CheckConstraint("households_within >= 0", name="grid_service_coverage_nonnegative"),)
+
+
+class ServiceCoverageState(Base):
+    """The distance and kinds the kept coverage was computed for (one row, id 1)."""
+
+    __tablename__ = "service_coverage_state"
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    distance_m: Mapped[float] = mapped_column(Float)
+    kinds: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (CheckConstraint("id = 1", name="service_coverage_state_one_row"),)
+
+
+class ServiceCoverageDirty(Base):
+    """What changed since the kept coverage was last repaired: a point of a kind (old or new
+    position), a grid, or everything. Appended by triggers, deleted by the repair."""
+
+    __tablename__ = "service_coverage_dirty"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    kind: Mapped[str | None] = mapped_column(String(32))
+    geom: Mapped[WKBElement | None] = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False))
+    grid_id: Mapped[int | None]
+    everything: Mapped[bool] = mapped_column(Boolean, server_default=false())

@@ -16,18 +16,42 @@ contains a point on its surface, or, failing that, to the grid of most of its bu
 Distances are straight lines on the ellipsoid (geography), never walking routes, and the output
 says so. Households of one building usually share one point, so the distance tests run once per
 distinct household point (a few thousand in a district), weighted by the households there.
+
+At city scale (issue 8: 10,000 grids, 4 M households, 0.7 M key persons) the metrics of all grids
+must answer in 2 s; measured per part, EXPLAIN (ANALYZE, BUFFERS) said why they did not:
+
+- one statement for "some grids or all" (``:ids IS NULL OR col = ANY(:ids)``) gave one plan for
+  both; now the statement is built for each case (:func:`_q`), the filter absent for all grids;
+- key persons joined person → household (4 M rows) → building with GROUPING SETS and
+  count(DISTINCT): the per-category figures now come from ``grid_key_count`` (kept since 0010),
+  the distinct persons through the building each category link carries (kept since 0008);
+- contacts ran two correlated subqueries per vulnerable person: now one grouped pass over the log
+  for all grids, the (key_person_id, contacted_at) index per person for a few grids, and the
+  person's grid through the link's building, not the household table;
+- the metrics' queries run with ``metrics_work_mem`` (their sorts went to disk at 4 MB) and without
+  JIT (its compile time, ~150 ms a query, was more than it saved);
+- service coverage (households within walking distance, 8 s for the city) is kept per grid and
+  kind (migration 0012) and repaired from a change log written by triggers; see
+  :func:`kept_service_coverage` for the rule on staleness. :func:`service_coverage` stays the live
+  computation, and the check of the kept figures.
 """
+
 
 from __future__ import annotations
 
+import functools
+import re
+import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 import gridmap.db.models_coverage  # noqa: F401  (contact_log, duty_shift in the metadata)
@@ -173,33 +197,58 @@ def _jsonable(value):
 
 # -- SQL -----------------------------------------------------------------------------------------
 
-# Every query takes :ids, an integer[] of grid ids or NULL for all grids.
-_IN_GRIDS = "(CAST(:ids AS integer[]) IS NULL OR {col} = ANY(CAST(:ids AS integer[])))"
+# A query for some grids keeps what stands between [[ and ]], a query for all grids has ``true``
+# there: "(:ids IS NULL OR col = ANY(:ids))" in one plan kept the planner from the plan each case needs.
+_IN_GRIDS = "[[{col} = ANY(CAST(:ids AS integer[]))]]"
+_FOR_SOME_GRIDS = re.compile(r"\[\[(.*?)\]\]", re.DOTALL)
 
-_GRIDS_SQL = text(
+
+@functools.cache
+def _q(template: str, some_grids: bool) -> TextClause:
+    """The statement of ``template`` for some grids, or for all."""
+    return text(_FOR_SOME_GRIDS.sub(lambda m: m.group(1) if some_grids else "true", template))
+
+_GRIDS_SQL = (
     f"""
     SELECT g.id, g.code, g.name, g.community_id, g.households, g.residents
     FROM grid g WHERE {_IN_GRIDS.format(col="g.id")} ORDER BY g.code
     """
 )
 
-# Persons per category, and (grouping set of the grid alone) distinct persons.
-_KEY_PERSONS_SQL = text(
+# Persons per category: the kept per-grid counts of migration 0010 (one row per grid and
+# category; a link is one person in one category, so its count is the count of distinct persons).
+_KEY_CATEGORIES_SQL = (
     f"""
-    SELECT b.grid_id, c.code, GROUPING(c.code) AS total, count(DISTINCT kp.id) AS n
-    FROM key_person kp
-    JOIN household h ON h.id = kp.household_id
-    JOIN building b ON b.id = h.building_id
-    LEFT JOIN key_person_category_link l ON l.key_person_id = kp.id
-    LEFT JOIN key_person_category c ON c.id = l.category_id
-    WHERE {_IN_GRIDS.format(col="b.grid_id")}
-    GROUP BY GROUPING SETS ((b.grid_id, c.code), (b.grid_id))
+    SELECT k.grid_id, c.code, k.n
+    FROM grid_key_count k JOIN key_person_category c ON c.id = k.category_id
+    WHERE k.n > 0 AND {_IN_GRIDS.format(col="k.grid_id")}
+    """
+)
+
+# Distinct persons per grid: those with a category through the building their links carry (kept
+# by the triggers of 0008), the rare ones without through their household.
+_KEY_PERSONS_SQL = (
+    f"""
+    SELECT grid_id, sum(n)::int AS n FROM (
+      SELECT b.grid_id, count(*) AS n
+      FROM (SELECT DISTINCT ON (l.key_person_id) l.building_id FROM key_person_category_link l
+            WHERE [[l.building_id IN (SELECT id FROM building WHERE grid_id = ANY(CAST(:ids AS integer[])))]]
+            ORDER BY l.key_person_id) l
+      JOIN building b ON b.id = l.building_id
+      GROUP BY b.grid_id
+      UNION ALL
+      SELECT b.grid_id, count(*)
+      FROM key_person kp JOIN household h ON h.id = kp.household_id JOIN building b ON b.id = h.building_id
+      WHERE NOT EXISTS (SELECT 1 FROM key_person_category_link l WHERE l.key_person_id = kp.id)
+        AND {_IN_GRIDS.format(col="b.grid_id")}
+      GROUP BY b.grid_id) x
+    GROUP BY grid_id
     """
 )
 
 # 包片联户: a staff member belongs to every grid they take directly, or through a building or
 # household of it; counted once per grid.
-_STAFF_SQL = text(
+_STAFF_SQL = (
     f"""
     WITH links AS (
       SELECT sa.staff_id, sa.grid_id FROM staff_assignment sa WHERE sa.grid_id IS NOT NULL
@@ -218,7 +267,7 @@ _STAFF_SQL = text(
 # Households in sealed/controlled areas: buildings inside a live drawn area (the latest version of
 # its key, not ended; inside by the same footprint-share rule as the impact preview), and every
 # building of a grid whose own or whose community's area-scheme class is sealed/controlled now.
-_CONTROLLED_SQL = text(
+_CONTROLLED_SQL = (
     f"""
     WITH areas AS MATERIALIZED (
       SELECT ca.geom, rc.code, rc.severity
@@ -256,28 +305,42 @@ _CONTROLLED_SQL = text(
     """
 )
 
-# Vulnerable key people with their contacts in the window and their last contact ever (up to now).
-_CONTACTS_SQL = text(
-    f"""
+# Vulnerable key people (their grid through the building their links carry) with their contacts
+# in the window and their last contact ever (up to now). For all grids one grouped pass over the
+# log; for a few grids the index on (key_person_id, contacted_at) per person.
+_VULNERABLE = """
     WITH vulnerable AS (
-      SELECT l.key_person_id, array_agg(kc.code ORDER BY kc.sort_order, kc.code) AS codes
+      SELECT l.key_person_id, min(l.building_id) AS building_id,
+             array_agg(kc.code ORDER BY kc.sort_order, kc.code) AS codes
       FROM key_person_category_link l JOIN key_person_category kc ON kc.id = l.category_id AND kc.vulnerable
+      WHERE [[l.building_id IN (SELECT id FROM building WHERE grid_id = ANY(CAST(:ids AS integer[])))]]
       GROUP BY l.key_person_id)
-    SELECT b.grid_id, kp.id, v.codes,
-           (SELECT count(*) FROM contact_log cl
-            WHERE cl.key_person_id = kp.id AND cl.contacted_at > :since AND cl.contacted_at <= :now) AS n,
-           (SELECT max(cl.contacted_at) FROM contact_log cl
-            WHERE cl.key_person_id = kp.id AND cl.contacted_at <= :now) AS last
-    FROM vulnerable v
-    JOIN key_person kp ON kp.id = v.key_person_id
-    JOIN household h ON h.id = kp.household_id
-    JOIN building b ON b.id = h.building_id
-    WHERE {_IN_GRIDS.format(col="b.grid_id")}
-    ORDER BY b.grid_id, kp.id
+"""
+_CONTACTS_ALL_SQL = (
+    _VULNERABLE
+    + """
+    SELECT b.grid_id, v.key_person_id, v.codes, coalesce(c.n, 0) AS n, c.last
+    FROM vulnerable v JOIN building b ON b.id = v.building_id
+    LEFT JOIN (SELECT cl.key_person_id, count(*) FILTER (WHERE cl.contacted_at > :since) AS n,
+                      max(cl.contacted_at) AS last
+               FROM contact_log cl WHERE cl.contacted_at <= :now GROUP BY cl.key_person_id) c
+      ON c.key_person_id = v.key_person_id
+    ORDER BY b.grid_id, v.key_person_id
+    """
+)
+_CONTACTS_SOME_SQL = (
+    _VULNERABLE
+    + """
+    SELECT b.grid_id, v.key_person_id, v.codes, c.n, c.last
+    FROM vulnerable v JOIN building b ON b.id = v.building_id
+    CROSS JOIN LATERAL (
+      SELECT count(*) FILTER (WHERE cl.contacted_at > :since) AS n, max(cl.contacted_at) AS last
+      FROM contact_log cl WHERE cl.key_person_id = v.key_person_id AND cl.contacted_at <= :now) c
+    ORDER BY b.grid_id, v.key_person_id
     """
 )
 
-_CHECKPOINTS_SQL = text(
+_CHECKPOINTS_SQL = (
     f"""
     WITH ck AS (
       SELECT ck.id, ck.name, ck.shifts_per_day, ck.staff_per_shift,
@@ -305,15 +368,14 @@ _SHIFTS_SQL = text(
 _NEAR_BOX = "ST_Expand({g}, 1.01 * :dist / (111320.0 * cos(radians(ST_Y({g})))), 1.01 * :dist / 110540.0)"
 
 # Households within the distance of a point of each kind, per grid, tested once per distinct point.
-_COVERAGE_SQL = text(
+_COVERAGE_SQL = (
     f"""
     WITH loc AS MATERIALIZED (  -- grouped on numbers, not geometries: faster
       SELECT p.grid_id, p.n, p.geom, p.geom::geography AS geog, {_NEAR_BOX.format(g="p.geom")} AS box
       FROM (SELECT b.grid_id, ST_SetSRID(ST_MakePoint(p.x, p.y), {SRID}) AS geom, p.n
             FROM (SELECT h.building_id, ST_X(h.geom) AS x, ST_Y(h.geom) AS y, count(*) AS n
                   FROM household h
-                  WHERE CAST(:ids AS integer[]) IS NULL
-                     OR h.building_id IN (SELECT id FROM building WHERE grid_id = ANY(CAST(:ids AS integer[])))
+                  WHERE [[h.building_id IN (SELECT id FROM building WHERE grid_id = ANY(CAST(:ids AS integer[])))]]
                   GROUP BY 1, 2, 3) p
             JOIN building b ON b.id = p.building_id
             WHERE {_IN_GRIDS.format(col="b.grid_id")}) p)
@@ -327,14 +389,13 @@ _COVERAGE_SQL = text(
     """
 )
 
-_OBSERVATION_SQL = text(
+_OBSERVATION_SQL = (
     f"""
     SELECT b.grid_id, kp.id, array_agg(c.code ORDER BY c.sort_order, c.code) AS codes, kp.observation_start
     FROM key_person kp
-    JOIN household h ON h.id = kp.household_id
-    JOIN building b ON b.id = h.building_id
     JOIN key_person_category_link l ON l.key_person_id = kp.id
     JOIN key_person_category c ON c.id = l.category_id AND c.code = ANY(:codes)
+    JOIN building b ON b.id = l.building_id
     WHERE kp.observation_start > :since AND kp.observation_start <= :today
       AND {_IN_GRIDS.format(col="b.grid_id")}
     GROUP BY b.grid_id, kp.id, kp.observation_start
@@ -344,6 +405,16 @@ _OBSERVATION_SQL = text(
 
 
 # -- pieces --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _tuned(session: Session, settings: Settings) -> Iterator[None]:
+    """work_mem and jit of the settings for the metrics' queries, then back to what they were."""
+    keep = session.execute(text("SELECT current_setting('work_mem'), current_setting('jit')")).one()
+    tune = text("SELECT set_config('work_mem', :w, true), set_config('jit', :j, true)")
+    session.execute(tune, {"w": settings.metrics_work_mem, "j": "on" if settings.metrics_jit else "off"})
+    yield  # an error leaves them to the end of the (aborted) transaction
+    session.execute(tune, {"w": keep[0], "j": keep[1]})
 
 
 def _require_aware(now: datetime) -> None:
@@ -356,24 +427,22 @@ def local_tz(settings: Settings) -> ZoneInfo:
 
 
 def _grid_rows(session: Session, ids: list[int] | None):
-    return session.execute(_GRIDS_SQL, {"ids": ids}).all()
+    return session.execute(_q(_GRIDS_SQL, ids is not None), {"ids": ids}).all()
 
 
 def key_persons_by_grid(session: Session, ids: list[int] | None) -> dict[int, tuple[int, dict[str, int]]]:
-    out: dict[int, tuple[int, dict[str, int]]] = {}
-    for grid_id, code, total, n in session.execute(_KEY_PERSONS_SQL, {"ids": ids}):
-        persons, by_code = out.get(grid_id, (0, {}))
-        if total:
-            persons = n
-        elif code is not None:
-            by_code[code] = n
-        out[grid_id] = (persons, by_code)
-    return {g: (n, dict(sorted(c.items()))) for g, (n, c) in out.items()}
+    """Per grid: (distinct key persons, persons per category)."""
+    some = ids is not None
+    by_code: dict[int, dict[str, int]] = {}
+    for grid_id, code, n in session.execute(_q(_KEY_CATEGORIES_SQL, some), {"ids": ids}):
+        by_code.setdefault(grid_id, {})[code] = n
+    persons = dict(session.execute(_q(_KEY_PERSONS_SQL, some), {"ids": ids}).all())
+    return {g: (persons.get(g, 0), dict(sorted(by_code.get(g, {}).items()))) for g in persons.keys() | by_code.keys()}
 
 
 def staff_by_grid(session: Session, ids: list[int] | None) -> dict[int, dict[str, int]]:
     out: dict[int, dict[str, int]] = {}
-    for grid_id, role, n in session.execute(_STAFF_SQL, {"ids": ids}):
+    for grid_id, role, n in session.execute(_q(_STAFF_SQL, ids is not None), {"ids": ids}):
         out.setdefault(grid_id, {})[role] = n
     return {g: dict(sorted(r.items())) for g, r in out.items()}
 
@@ -383,7 +452,7 @@ def controlled_by_grid(
 ) -> dict[int, tuple[int, str]]:
     """Per grid: (households in sealed/controlled areas, the strictest class among them)."""
     rows = session.execute(
-        _CONTROLLED_SQL,
+        _q(_CONTROLLED_SQL, ids is not None),
         {"ids": ids, "now": now, "classes": list(rules.DELIVERY_AREA_CLASSES),
          "share": settings.building_inside_share},
     )
@@ -422,7 +491,10 @@ def contacts_by_grid(
     required = settings.vulnerable_contacts_per_week
     tz = local_tz(settings)
     out: dict[int, tuple[int, int, list[OverdueContact]]] = {}
-    for grid_id, kp_id, codes, n, last in session.execute(_CONTACTS_SQL, {"ids": ids, "since": since, "now": now}):
+    for grid_id, kp_id, codes, n, last in session.execute(
+        _q(_CONTACTS_ALL_SQL if ids is None else _CONTACTS_SOME_SQL, ids is not None),
+        {"ids": ids, "since": since, "now": now},
+    ):
         total, on_time, overdue = out.get(grid_id, (0, 0, []))
         if rules.contact_on_time(n, required):
             on_time += 1
@@ -445,7 +517,7 @@ def checkpoint_duty_by_grid(
     """Per grid: (checkpoints, slots checked, slots covered, gaps), and the horizon checked."""
     tz = local_tz(settings)
     horizon = settings.checkpoint_roster_horizon_hours
-    checkpoints = session.execute(_CHECKPOINTS_SQL, {"ids": ids}).all()
+    checkpoints = session.execute(_q(_CHECKPOINTS_SQL, ids is not None), {"ids": ids}).all()
     slots_of = {
         ck.id: rules.duty_slots(now, tz, shifts_per_day=ck.shifts_per_day,
                                 duty_hours_per_day=settings.duty_hours_per_day, horizon_hours=horizon)
@@ -483,11 +555,143 @@ def service_coverage(
     _check_kinds(kinds)
     out: dict[int, dict[str, int]] = {}
     rows = session.execute(
-        _COVERAGE_SQL, {"ids": grid_ids, "kinds": list(kinds), "dist": settings.service_walk_distance_m}
+        _q(_COVERAGE_SQL, grid_ids is not None),
+        {"ids": grid_ids, "kinds": list(kinds), "dist": settings.service_walk_distance_m},
     )
     for grid_id, kind, within in rows:
         out.setdefault(grid_id, {})[kind] = int(within)
     return out
+
+
+# -- service coverage kept per grid and kind (migration 0012) -------------------------------------
+
+# Grids with a household within reach of a logged point (an old or new position) of the kind.
+_DIRTY_GRIDS_SQL = text(
+    """
+    SELECT DISTINCT b.grid_id
+    FROM service_coverage_dirty d
+    JOIN household h ON h.geom && ST_Expand(
+           d.geom,
+           1.01 * :dist / (111320.0 * cos(radians(least(89.0, greatest(abs(ST_YMin(d.geom)), abs(ST_YMax(d.geom))))))),
+           1.01 * :dist / 110540.0)
+         AND ST_DWithin(d.geom::geography, h.geom::geography, :dist)
+    JOIN building b ON b.id = h.building_id
+    WHERE d.id = ANY(:logged) AND d.kind = :kind
+    """
+)
+
+
+@dataclass
+class CoverageRefresh:
+    mode: str  # 'fresh' (nothing to do), 'repaired' (the logged grids), 'full'
+    log_rows: int
+    grids: int  # grid x kind figures recomputed (full: all)
+    ms: float
+
+
+def _coverage_state(session: Session):
+    return session.execute(text(
+        "SELECT s.distance_m, s.kinds, EXISTS (SELECT 1 FROM service_coverage_dirty) AS dirty "
+        "FROM (SELECT 1) one LEFT JOIN service_coverage_state s ON s.id = 1"
+    )).one()
+
+
+def _state_fits(state, settings: Settings) -> bool:
+    return state.distance_m == settings.service_walk_distance_m and sorted(state.kinds or ()) == sorted(
+        settings.coverage_service_kinds)
+
+
+def refresh_service_coverage(session: Session, settings: Settings, *, full: bool = False) -> CoverageRefresh:
+    """Bring the kept coverage up to date with the rows, in the caller's transaction.
+
+    Recomputes, with the query of the full computation, the grids the change log names (a moved
+    point: the grids with a household within reach of its old or new position, for its kind), or
+    everything when ``full``, when nothing was kept yet, when the distance or the kinds of the
+    settings differ from those kept, or after a TRUNCATE. Log rows committed meanwhile by others stay
+    for the next refresh; their grids may be recomputed twice, never counted twice.
+    """
+    t0 = time.perf_counter()
+    kinds = tuple(settings.coverage_service_kinds)
+    _check_kinds(kinds)
+    # One refresher at a time; readers that find the kept figures fresh never take this lock.
+    session.execute(text(
+        "INSERT INTO service_coverage_state (id, distance_m, kinds) VALUES (1, -1, '{}') ON CONFLICT (id) DO NOTHING"
+    ))
+    state = session.execute(text(
+        "SELECT distance_m, kinds FROM service_coverage_state WHERE id = 1 FOR UPDATE"
+    )).one()
+    # Read now, deleted once handled (the state lock keeps other refreshers out meanwhile).
+    logged = session.execute(text("SELECT id, kind, grid_id, everything FROM service_coverage_dirty")).all()
+    full = full or not _state_fits(state, settings) or any(r.everything for r in logged)
+    if full:
+        session.execute(text("DELETE FROM grid_service_coverage"))
+        figures = service_coverage(session, settings, None, kinds)
+        _write_coverage(session, figures, None)
+        recomputed = len(figures) * len(kinds)
+    else:
+        grids_of = {k: {r.grid_id for r in logged if r.grid_id is not None} for k in kinds}
+        dist = settings.service_walk_distance_m
+        for kind in kinds:
+            points = [r.id for r in logged if r.kind == kind]
+            if points:
+                grids_of[kind].update(session.execute(
+                    _DIRTY_GRIDS_SQL, {"logged": points, "kind": kind, "dist": dist}).scalars())
+        recomputed = 0
+        for kind, grids in grids_of.items():
+            if grids:
+                ids = sorted(grids)
+                figures = service_coverage(session, settings, ids, (kind,))
+                _write_coverage(session, figures, (kind, ids))
+                recomputed += len(ids)
+    if logged:
+        session.execute(text("DELETE FROM service_coverage_dirty WHERE id = ANY(:ids)"), {"ids": [r.id for r in logged]})
+    session.execute(text(
+        "UPDATE service_coverage_state SET distance_m = :dist, kinds = :kinds, computed_at = now() WHERE id = 1"
+    ), {"dist": settings.service_walk_distance_m, "kinds": list(kinds)})
+    mode = "full" if full else ("repaired" if logged else "fresh")
+    return CoverageRefresh(mode, len(logged), recomputed, round((time.perf_counter() - t0) * 1000, 2))
+
+
+def _write_coverage(session: Session, figures: dict[int, dict[str, int]], only: tuple[str, list[int]] | None):
+    if only is not None:
+        kind, ids = only
+        session.execute(text("DELETE FROM grid_service_coverage WHERE kind = :kind AND grid_id = ANY(:ids)"),
+                        {"kind": kind, "ids": ids})
+    rows = [{"g": g, "k": k, "n": n} for g, by_kind in figures.items() for k, n in by_kind.items() if n]
+    if rows:
+        # Grids deleted since (their figures went with them) are left out.
+        session.execute(text(
+            "INSERT INTO grid_service_coverage (grid_id, kind, households_within) "
+            "SELECT g, k, n FROM unnest(CAST(:g AS integer[]), CAST(:k AS text[]), CAST(:n AS integer[])) AS x(g, k, n) "
+            "WHERE EXISTS (SELECT 1 FROM grid WHERE grid.id = x.g)"
+        ), {"g": [r["g"] for r in rows], "k": [r["k"] for r in rows], "n": [r["n"] for r in rows]})
+
+
+def kept_service_coverage(
+    session: Session, settings: Settings, grid_ids: list[int] | None = None
+) -> dict[int, dict[str, int]]:
+    """Per grid and kind: the kept coverage, the same figures as :func:`service_coverage`.
+
+    When anything changed since the last refresh, the refresh runs first (see
+    :func:`refresh_service_coverage`), so the answer is always that of the rows as this
+    transaction sees them: a command room must not act on stale figures, and after one point
+    moved the repair takes a few dozen milliseconds. Only the first read after the migration, or
+    after the distance or kinds changed, pays a full recomputation (seconds at city scale).
+    """
+    state = _coverage_state(session)
+    if state.dirty or not _state_fits(state, settings):
+        refresh_service_coverage(session, settings)
+    out: dict[int, dict[str, int]] = {}
+    rows = session.execute(_q(_KEPT_SQL, grid_ids is not None), {"ids": grid_ids})
+    for grid_id, kind, n in rows:
+        out.setdefault(grid_id, {})[kind] = n
+    return out
+
+
+_KEPT_SQL = f"""
+    SELECT grid_id, kind, households_within FROM grid_service_coverage
+    WHERE {_IN_GRIDS.format(col="grid_id")}
+"""
 
 
 def observation_by_grid(
@@ -496,7 +700,7 @@ def observation_by_grid(
     today = now.astimezone(local_tz(settings)).date()
     days = settings.home_observation_days
     out: dict[int, list[ObservedPerson]] = {}
-    rows = session.execute(_OBSERVATION_SQL, {
+    rows = session.execute(_q(_OBSERVATION_SQL, ids is not None), {
         "ids": ids, "codes": list(settings.home_observation_categories),
         "today": today, "since": today - timedelta(days=days),
     })
@@ -525,6 +729,11 @@ def grid_metrics(
     """Every metric of issue 5 for ``grid_ids`` (all grids when None), ordered by grid code."""
     _require_aware(now)
     ids = sorted(set(grid_ids)) if grid_ids is not None else None
+    with _tuned(session, settings):
+        return _grid_metrics(session, settings, now, ids)
+
+
+def _grid_metrics(session: Session, settings: Settings, now: datetime, ids: list[int] | None) -> list[GridMetrics]:
     grids = _grid_rows(session, ids)
     if not grids:
         return []
@@ -534,7 +743,7 @@ def grid_metrics(
     contacts = contacts_by_grid(session, settings, now, ids)
     duty, horizon_start, horizon_end = checkpoint_duty_by_grid(session, settings, now, ids)
     kinds = tuple(settings.coverage_service_kinds)
-    covered = service_coverage(session, settings, ids, kinds)
+    covered = kept_service_coverage(session, settings, ids)
     observed = observation_by_grid(session, settings, now, ids)
     window_start, window_end = rules.contact_window(now, settings.vulnerable_contact_window_days)
     tz = local_tz(settings)

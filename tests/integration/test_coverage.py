@@ -483,3 +483,53 @@ def test_cli_prints_metrics_and_gaps_as_json(settings, monkeypatch, capsys):
     assert cli.main(["coverage", "gaps", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)) >= {"gaps", "moves"}
     assert cli.main(["coverage", "load", "nonsense"]) == 2
+
+
+def test_kept_coverage_equals_a_full_recomputation_after_every_change(fx, settings, session):
+    from gridmap.services.coverage import kept_service_coverage, refresh_service_coverage
+
+    def check(what):
+        kept = kept_service_coverage(session, settings)
+        full = service_coverage(session, settings)
+        full = {gid: {k: n for k, n in kinds.items() if n} for gid, kinds in full.items()}
+        assert kept == {gid: kinds for gid, kinds in full.items() if kinds}, what
+        assert session.execute(text("SELECT count(*) FROM service_coverage_dirty")).scalar_one() == 0, what
+
+    assert refresh_service_coverage(session, settings, full=True).mode == "full"
+    check("full")
+    assert refresh_service_coverage(session, settings).mode == "fresh"
+    move = "UPDATE service_point SET geom = ST_GeomFromEWKB(:g) WHERE id = :id"
+    at = lambda x, y: shapely.to_wkb(shapely.set_srid(deg(Point(x, y)), 4326), include_srid=True)  # noqa: E731
+    session.execute(text(move), {"id": fx.testing, "g": at(-200, 500)})
+    assert refresh_service_coverage(session, settings).mode == "repaired"
+    check("testing point moved")
+    session.execute(text(move), {"id": fx.supply, "g": at(2500, 900)})
+    session.execute(text("UPDATE service_point SET kind = 'vaccination_point' WHERE id = :id"), {"id": fx.testing})
+    check("supply point moved, testing point re-kinded")
+    new_point = fx.add(ServicePoint(community_id=fx.community, kind="testing_point", name="T新点",
+                                    geom=g(Point(1500, 1500))))
+    check("point added")
+    session.execute(text("DELETE FROM service_point WHERE id = :id"), {"id": fx.supply})
+    check("point deleted")
+    session.execute(text(
+        "INSERT INTO household (building_id, room, residents, geom) "
+        "SELECT b.id, 'n' || k, 1, ST_Centroid(b.geom) FROM building b, generate_series(1, 40) k WHERE b.id = :b"),
+        {"b": fx.building["E1"]})
+    check("households added")
+    session.execute(text("DELETE FROM household WHERE id = ANY(:ids)"), {"ids": fx.households["B1"][10:60]})
+    check("households deleted")
+    session.execute(text("UPDATE household SET building_id = :b, geom = (SELECT ST_Centroid(geom) FROM building "
+                         "WHERE id = :b) WHERE id = ANY(:ids)"),
+                    {"b": fx.building["A1"], "ids": fx.households["D2"][:20]})
+    check("households moved to another building")
+    session.execute(text("UPDATE building SET grid_id = :g WHERE id = :b"), {"g": fx.grid["E"], "b": fx.building["B2"]})
+    check("building moved to another grid")
+    session.execute(text("DELETE FROM building WHERE id = :b"), {"b": fx.building["D1"]})
+    check("building deleted with its households")
+    session.execute(text("DELETE FROM service_point WHERE id = :id"), {"id": new_point})
+    settings_far = settings.model_copy(update={"service_walk_distance_m": 2500.0})
+    assert refresh_service_coverage(session, settings_far).mode == "full"  # another distance: all again
+    check_far = kept_service_coverage(session, settings_far)
+    assert check_far == {gid: {k: n for k, n in kinds.items() if n}
+                         for gid, kinds in service_coverage(session, settings_far).items()
+                         if any(kinds.values())}
