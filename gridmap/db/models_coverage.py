@@ -1,5 +1,6 @@
 """Contacts with key people and checkpoint duty rosters (issue 5): the tables of migration 0005;
-service coverage kept per grid and kind (issue 8): the tables of migration 0012.
+service coverage kept per grid and kind (issue 8): the tables of migration 0012; staff per grid
+and role: those of 0013.
 
 Same conventions as gridmap.db.models: singular table names, integer ``id``, parents as
 ``<parent>_id``, times with time zone. Import this module wherever these tables must be in
@@ -102,5 +103,36 @@ class ServiceCoverageDirty(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     kind: Mapped[str | None] = mapped_column(String(32))
     geom: Mapped[WKBElement | None] = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False))
+    grid_id: Mapped[int | None]
+    everything: Mapped[bool] = mapped_column(Boolean, server_default=false())
+
+
+class GridStaffCount(Base):
+    """Active staff of a grid by role, through 包片联户 assignments (kept; see migration 0013)."""
+
+    __tablename__ = "grid_staff_count"
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    n: Mapped[int]
+
+    __table_args__ = (CheckConstraint("n > 0", name="grid_staff_count_positive"),)
+
+
+class StaffCountState(Base):
+    """When the kept staff counts were last computed in full (one row, id 1; NULL: never)."""
+
+    __tablename__ = "staff_count_state"
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    computed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (CheckConstraint("id = 1", name="staff_count_state_one_row"),)
+
+
+class StaffCountDirty(Base):
+    """Grids whose staff counts changed since the last repair, or everything. Appended by
+    triggers, deleted by the repair."""
+
+    __tablename__ = "staff_count_dirty"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     grid_id: Mapped[int | None]
     everything: Mapped[bool] = mapped_column(Boolean, server_default=false())

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
+import numpy as np
+
 CONTACT_METHODS: tuple[str, ...] = ("visit", "phone", "wechat")
 # Area classes (risk_class.scheme = 'area') whose households get door-to-door delivery.
 DELIVERY_AREA_CLASSES: tuple[str, ...] = ("sealed", "controlled")
@@ -143,6 +145,70 @@ def covering_staff(slot: Slot, shifts: Iterable[tuple[int, datetime, datetime]])
                 covered.add(staff_id)
                 break
     return covered
+
+
+def covering_staff_counts(
+    slot_group: np.ndarray,
+    slot_start: np.ndarray,
+    slot_end: np.ndarray,
+    shift_group: np.ndarray,
+    shift_staff: np.ndarray,
+    shift_start: np.ndarray,
+    shift_end: np.ndarray,
+) -> np.ndarray:
+    """``len(covering_staff(slot, shifts of the slot's group))`` for many slots at once.
+
+    Slot ``i`` belongs to group ``slot_group[i]`` (a checkpoint) and runs from ``slot_start[i]`` to
+    ``slot_end[i]``; shift ``j`` is staff ``shift_staff[j]`` at group ``shift_group[j]`` from
+    ``shift_start[j]`` to ``shift_end[j]``. Times are integers on one clock (microseconds since the
+    epoch, say). A city has ~30,000 slots and ~50,000 shifts a day: one call to
+    :func:`covering_staff` per slot took ~0.4 s, these array operations a few milliseconds.
+
+    The same rule as :func:`covering_staff`: a staff member's shifts at a group, sorted by start,
+    are joined into islands wherever one starts no later than the ones before it reach (end to end
+    counts as joined); the staff member covers a slot when one island holds all of it. A staff
+    member's islands neither overlap nor touch, so at most one of them holds a slot, and counting
+    the islands that hold a slot counts distinct staff.
+    """
+    slot_group, slot_start, slot_end = (np.asarray(a, dtype=np.int64) for a in (slot_group, slot_start, slot_end))
+    counts = np.zeros(len(slot_group), dtype=np.int64)
+    if not len(slot_group) or not len(shift_group):
+        return counts
+    # Only what lies inside the slots' span can cover a slot: clipping keeps the numbers small
+    # (below) and changes no answer.
+    lo, hi = int(slot_start.min()), int(slot_end.max())
+    s = np.clip(np.asarray(shift_start, dtype=np.int64), lo, hi) - lo
+    e = np.clip(np.asarray(shift_end, dtype=np.int64), lo, hi) - lo
+    g, st = np.asarray(shift_group, dtype=np.int64), np.asarray(shift_staff, dtype=np.int64)
+    order = np.lexsort((s, st, g))
+    g, st, s, e = g[order], st[order], s[order], e[order]
+    n = len(g)
+    first_of_run = np.ones(n, dtype=bool)  # first shift of a (group, staff)
+    first_of_run[1:] = (g[1:] != g[:-1]) | (st[1:] != st[:-1])
+    run = np.cumsum(first_of_run) - 1
+    # How far each run has reached so far: a running maximum that starts again with every run,
+    # by lifting run k by k * span so that no run sees the ends of those before it.
+    span = hi - lo + 1
+    if int(run[-1]) * span + span >= np.iinfo(np.int64).max:
+        raise ValueError("too many shifts over too long a span for one call")
+    reached = np.maximum.accumulate(run * span + e) - run * span
+    starts_island = first_of_run.copy()
+    starts_island[1:] |= s[1:] > reached[:-1]
+    heads = np.flatnonzero(starts_island)
+    tails = np.r_[heads[1:] - 1, n - 1]
+    i_group, i_start, i_end = g[heads], s[heads], reached[tails]
+    # Every island against every slot of its group.
+    by_group = np.argsort(slot_group, kind="stable")
+    groups, first = np.unique(slot_group[by_group], return_index=True)
+    per_group = np.diff(np.r_[first, len(by_group)])
+    at = np.minimum(np.searchsorted(groups, i_group), len(groups) - 1)
+    has_slots = groups[at] == i_group
+    at, i_start, i_end = at[has_slots], i_start[has_slots], i_end[has_slots]
+    k = per_group[at]
+    pos = np.repeat(first[at], k) + (np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k))
+    slot = by_group[pos]
+    holds = (np.repeat(i_start, k) <= slot_start[slot] - lo) & (np.repeat(i_end, k) >= slot_end[slot] - lo)
+    return np.bincount(slot[holds], minlength=len(slot_group))
 
 
 # -- contacts with vulnerable people -------------------------------------------------------------

@@ -47,7 +47,14 @@ from gridmap.domain.city import (
 from gridmap.io.boundary import BOUNDARIES_DIR, read_boundary
 from gridmap.services import audit
 from gridmap.services.auth import create_demo_users
-from gridmap.services.demo import LOAD_ORDER, DemoAlreadyLoaded, _columns, clear_district_data, is_empty
+from gridmap.services.demo import (
+    LOAD_ORDER,
+    DemoAlreadyLoaded,
+    _columns,
+    clear_district_data,
+    is_empty,
+    vacuum_after_commit,
+)
 from gridmap.services.demo_activity import seed_demo_activity
 
 CITY_BOUNDARIES = BOUNDARIES_DIR / "chongqing_core.geojson"
@@ -272,6 +279,7 @@ def load_city(
         detail={"scale": "city", "seed": seed, "grids": plan.grids, "chunks": len(plan.chunks), **written},
     )
     progress(f"demo users and audit in {time.perf_counter() - t:.1f} s; city loaded in {_clock(time.perf_counter() - started)}")
+    vacuum_after_commit(session, progress)
     return written
 
 

@@ -34,6 +34,28 @@ must answer in 2 s; measured per part, EXPLAIN (ANALYZE, BUFFERS) said why they 
   kind (migration 0012) and repaired from a change log written by triggers; see
   :func:`kept_service_coverage` for the rule on staleness. :func:`service_coverage` stays the live
   computation, and the check of the kept figures.
+
+That left ~5.5 s, most of it in three parts (measured again on the city, medians of three):
+
+- staff by role (~2.2 s): a staff member's grids came from ~960 k household-level assignments
+  joined through 4 M households on every read. The counts per grid and role are now kept
+  (migration 0013, :func:`kept_staff_by_grid`) with the pattern of 0012: triggers on
+  staff_assignment, staff, household and building only log the grids touched, and the reader
+  recomputes those grids with the query of the full computation (:func:`staff_by_grid`), so the
+  figures cannot drift; a few grids repair in tens of milliseconds. Storing the grid on each
+  assignment instead would still have left a grouped pass over 1.3 M rows on every read;
+- checkpoint duty (~1 s, mostly Python): the slots were cut once per checkpoint and every slot
+  scanned the checkpoint's shifts (32 k calls of ``covering_staff``), over 55 k fetched rows of
+  datetimes. Slots are now cut once per shifts-per-day value, the shifts arrive as four arrays in
+  one row, and ``covering_staff_counts`` holds them against the slots with numpy (same rule;
+  a unit test compares the two); the checkpoints' grids are found once, not twice (MATERIALIZED);
+- contacts (~0.9 s): the grouped pass read all of the log (657 k rows) for the last contact of
+  140 k vulnerable people, and sent all of them to Python though ~85 % were on time. Now only the
+  window's part of the log is grouped, the last contact before the window is looked up by index
+  for the late people without a contact in it, and the SQL returns one row per grid: counts, and
+  the late people as a JSON array. The log had also never been VACUUMed after the bulk load (no
+  visibility map, so index-only scans read every heap row): the loaders now VACUUM (ANALYZE)
+  after their commit (:func:`gridmap.services.demo.vacuum_after_commit`).
 """
 
 
@@ -49,6 +71,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import TextClause, text
@@ -306,43 +329,60 @@ _CONTROLLED_SQL = (
 )
 
 # Vulnerable key people (their grid through the building their links carry) with their contacts
-# in the window and their last contact ever (up to now). For all grids one grouped pass over the
-# log; for a few grids the index on (key_person_id, contacted_at) per person.
+# in the window, per grid: how many, how many on time (``contact_on_time``: at least :required
+# contacts in the window), and the late ones with their last contact ever (up to now) as one JSON
+# array: the 120,000 people on time of a city need no row of their own in Python. For all grids
+# one grouped pass over the window's part of the log, the last contact before the window looked
+# up by index only for the late people without a contact in it; for a few grids the index on
+# (key_person_id, contacted_at) per person.
 _VULNERABLE = """
     WITH vulnerable AS (
       SELECT l.key_person_id, min(l.building_id) AS building_id,
              array_agg(kc.code ORDER BY kc.sort_order, kc.code) AS codes
       FROM key_person_category_link l JOIN key_person_category kc ON kc.id = l.category_id AND kc.vulnerable
       WHERE [[l.building_id IN (SELECT id FROM building WHERE grid_id = ANY(CAST(:ids AS integer[])))]]
-      GROUP BY l.key_person_id)
+      GROUP BY l.key_person_id),
+"""
+_CONTACTS_PER_GRID = """
+    SELECT grid_id, count(*) AS vulnerable, count(*) FILTER (WHERE n >= :required) AS on_time,
+           jsonb_agg(jsonb_build_array(key_person_id, codes, n, last)) FILTER (WHERE n < :required) AS late
+    FROM (SELECT p.grid_id, p.key_person_id, p.codes, p.n,
+                 CASE WHEN p.n < :required THEN coalesce(p.last, (
+                   SELECT max(cl.contacted_at) FROM contact_log cl
+                   WHERE cl.key_person_id = p.key_person_id AND cl.contacted_at <= :since)) END AS last
+          FROM p) x
+    GROUP BY grid_id
 """
 _CONTACTS_ALL_SQL = (
     _VULNERABLE
     + """
-    SELECT b.grid_id, v.key_person_id, v.codes, coalesce(c.n, 0) AS n, c.last
-    FROM vulnerable v JOIN building b ON b.id = v.building_id
-    LEFT JOIN (SELECT cl.key_person_id, count(*) FILTER (WHERE cl.contacted_at > :since) AS n,
-                      max(cl.contacted_at) AS last
-               FROM contact_log cl WHERE cl.contacted_at <= :now GROUP BY cl.key_person_id) c
-      ON c.key_person_id = v.key_person_id
-    ORDER BY b.grid_id, v.key_person_id
+    win AS (
+      SELECT cl.key_person_id, count(*) AS n, max(cl.contacted_at) AS last
+      FROM contact_log cl WHERE cl.contacted_at > :since AND cl.contacted_at <= :now
+      GROUP BY cl.key_person_id),
+    p AS (
+      SELECT b.grid_id, v.key_person_id, v.codes, coalesce(w.n, 0) AS n, w.last
+      FROM vulnerable v JOIN building b ON b.id = v.building_id
+      LEFT JOIN win w ON w.key_person_id = v.key_person_id)
     """
+    + _CONTACTS_PER_GRID
 )
 _CONTACTS_SOME_SQL = (
     _VULNERABLE
     + """
-    SELECT b.grid_id, v.key_person_id, v.codes, c.n, c.last
-    FROM vulnerable v JOIN building b ON b.id = v.building_id
-    CROSS JOIN LATERAL (
-      SELECT count(*) FILTER (WHERE cl.contacted_at > :since) AS n, max(cl.contacted_at) AS last
-      FROM contact_log cl WHERE cl.key_person_id = v.key_person_id AND cl.contacted_at <= :now) c
-    ORDER BY b.grid_id, v.key_person_id
+    p AS (
+      SELECT b.grid_id, v.key_person_id, v.codes, c.n, c.last
+      FROM vulnerable v JOIN building b ON b.id = v.building_id
+      CROSS JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE cl.contacted_at > :since) AS n, max(cl.contacted_at) AS last
+        FROM contact_log cl WHERE cl.key_person_id = v.key_person_id AND cl.contacted_at <= :now) c)
     """
+    + _CONTACTS_PER_GRID
 )
 
 _CHECKPOINTS_SQL = (
     f"""
-    WITH ck AS (
+    WITH ck AS MATERIALIZED (  -- inlined, the grid of every compound was found twice
       SELECT ck.id, ck.name, ck.shifts_per_day, ck.staff_per_shift,
              coalesce(
                (SELECT g.id FROM grid g WHERE ST_Intersects(g.geom, ST_PointOnSurface(c.geom))
@@ -355,9 +395,13 @@ _CHECKPOINTS_SQL = (
     """
 )
 
+# The shifts as four arrays in one row (times in microseconds since the epoch, exact): 50,000
+# rows of datetimes cost ~0.3 s to fetch, the arrays a fraction of that.
 _SHIFTS_SQL = text(
     """
-    SELECT ds.checkpoint_id, ds.staff_id, ds.starts_at, ds.ends_at
+    SELECT array_agg(ds.checkpoint_id), array_agg(ds.staff_id),
+           array_agg((extract(epoch FROM ds.starts_at) * 1000000)::bigint),
+           array_agg((extract(epoch FROM ds.ends_at) * 1000000)::bigint)
     FROM duty_shift ds JOIN staff s ON s.id = ds.staff_id AND s.active
     WHERE ds.checkpoint_id = ANY(:checkpoints) AND ds.starts_at < :until AND ds.ends_at > :since
     """
@@ -441,10 +485,82 @@ def key_persons_by_grid(session: Session, ids: list[int] | None) -> dict[int, tu
 
 
 def staff_by_grid(session: Session, ids: list[int] | None) -> dict[int, dict[str, int]]:
+    """Per grid: active staff by role, computed from the assignments (the check of the kept counts)."""
+    return _by_role(session.execute(_q(_STAFF_SQL, ids is not None), {"ids": ids}))
+
+
+def _by_role(rows) -> dict[int, dict[str, int]]:
     out: dict[int, dict[str, int]] = {}
-    for grid_id, role, n in session.execute(_q(_STAFF_SQL, ids is not None), {"ids": ids}):
+    for grid_id, role, n in rows:
         out.setdefault(grid_id, {})[role] = n
     return {g: dict(sorted(r.items())) for g, r in out.items()}
+
+
+# -- staff per grid and role kept (migration 0013) -----------------------------------------------
+
+
+@dataclass
+class StaffCountRefresh:
+    mode: str  # 'fresh' (nothing to do), 'repaired' (the logged grids), 'full'
+    log_rows: int
+    grids: int  # grids recomputed (full: those with staff)
+    ms: float
+
+
+def refresh_staff_counts(session: Session, *, full: bool = False) -> StaffCountRefresh:
+    """Bring the kept staff counts up to date with the rows, in the caller's transaction.
+
+    Recomputes, with the query of the full computation (:func:`staff_by_grid`), the grids the
+    change log names, or everything when ``full``, when nothing was computed yet or after a
+    TRUNCATE. Same locking and the same rule for log rows committed meanwhile as
+    :func:`refresh_service_coverage`.
+    """
+    t0 = time.perf_counter()
+    session.execute(text("INSERT INTO staff_count_state (id) VALUES (1) ON CONFLICT (id) DO NOTHING"))
+    computed = session.execute(text("SELECT computed_at FROM staff_count_state WHERE id = 1 FOR UPDATE")).scalar_one()
+    logged = session.execute(text("SELECT id, grid_id, everything FROM staff_count_dirty")).all()
+    full = full or computed is None or any(r.everything for r in logged)
+    if full:
+        session.execute(text("DELETE FROM grid_staff_count"))
+        figures = staff_by_grid(session, None)
+        recomputed = len(figures)
+    else:
+        ids = sorted({r.grid_id for r in logged if r.grid_id is not None})
+        figures = staff_by_grid(session, ids) if ids else {}
+        if ids:
+            session.execute(text("DELETE FROM grid_staff_count WHERE grid_id = ANY(:ids)"), {"ids": ids})
+        recomputed = len(ids)
+    rows = [(g, role, n) for g, roles in figures.items() for role, n in roles.items()]
+    if rows:
+        # Grids deleted since (their counts went with them) are left out.
+        session.execute(text(
+            "INSERT INTO grid_staff_count (grid_id, role, n) "
+            "SELECT g, r, n FROM unnest(CAST(:g AS integer[]), CAST(:r AS text[]), CAST(:n AS integer[])) AS x(g, r, n) "
+            "WHERE EXISTS (SELECT 1 FROM grid WHERE grid.id = x.g)"
+        ), {"g": [r[0] for r in rows], "r": [r[1] for r in rows], "n": [r[2] for r in rows]})
+    if logged:
+        session.execute(text("DELETE FROM staff_count_dirty WHERE id = ANY(:ids)"), {"ids": [r.id for r in logged]})
+    if full:
+        session.execute(text("UPDATE staff_count_state SET computed_at = now() WHERE id = 1"))
+    mode = "full" if full else ("repaired" if logged else "fresh")
+    return StaffCountRefresh(mode, len(logged), recomputed, round((time.perf_counter() - t0) * 1000, 2))
+
+
+_KEPT_STAFF_SQL = f"""
+    SELECT grid_id, role, n FROM grid_staff_count WHERE {_IN_GRIDS.format(col="grid_id")}
+"""
+
+
+def kept_staff_by_grid(session: Session, ids: list[int] | None) -> dict[int, dict[str, int]]:
+    """Per grid: active staff by role, the same figures as :func:`staff_by_grid`, from the kept
+    counts, repaired first when anything changed (so never stale, as :func:`kept_service_coverage`)."""
+    stale = session.execute(text(
+        "SELECT s.computed_at IS NULL OR EXISTS (SELECT 1 FROM staff_count_dirty) "
+        "FROM (SELECT 1) one LEFT JOIN staff_count_state s ON s.id = 1"
+    )).scalar_one()
+    if stale:
+        refresh_staff_counts(session)
+    return _by_role(session.execute(_q(_KEPT_STAFF_SQL, ids is not None), {"ids": ids}))
 
 
 def controlled_by_grid(
@@ -491,60 +607,85 @@ def contacts_by_grid(
     required = settings.vulnerable_contacts_per_week
     tz = local_tz(settings)
     out: dict[int, tuple[int, int, list[OverdueContact]]] = {}
-    for grid_id, kp_id, codes, n, last in session.execute(
+    for grid_id, vulnerable, on_time, late in session.execute(
         _q(_CONTACTS_ALL_SQL if ids is None else _CONTACTS_SOME_SQL, ids is not None),
-        {"ids": ids, "since": since, "now": now},
+        {"ids": ids, "since": since, "now": now, "required": required},
     ):
-        total, on_time, overdue = out.get(grid_id, (0, 0, []))
-        if rules.contact_on_time(n, required):
-            on_time += 1
-        else:
+        overdue = []
+        for kp_id, codes, n, last in late or ():
             overdue.append(OverdueContact(
                 key_person_id=kp_id, category=codes[0], categories=list(codes),
-                last_contact=last.astimezone(tz) if last else None, contacts_in_window=int(n),
-                contacts_missing=rules.contacts_missing(n, required),
+                last_contact=datetime.fromisoformat(last).astimezone(tz) if last else None,
+                contacts_in_window=int(n), contacts_missing=rules.contacts_missing(n, required),
             ))
-        out[grid_id] = (total + 1, on_time, overdue)
-    for _total, _on_time, overdue in out.values():
         # Longest without contact first: never contacted, then the oldest last contact.
         overdue.sort(key=lambda o: (o.last_contact is not None, o.last_contact or now, o.key_person_id))
+        out[grid_id] = (int(vulnerable), int(on_time), overdue)
     return out
 
 
 def checkpoint_duty_by_grid(
     session: Session, settings: Settings, now: datetime, ids: list[int] | None
 ) -> tuple[dict[int, tuple[int, int, int, list[SlotGap]]], datetime, datetime]:
-    """Per grid: (checkpoints, slots checked, slots covered, gaps), and the horizon checked."""
+    """Per grid: (checkpoints, slots checked, slots covered, gaps), and the horizon checked.
+
+    A checkpoint's slots depend only on its shifts per day, so they are cut once per value; the
+    rosters arrive as arrays of microseconds and are held against the slots by
+    :func:`gridmap.domain.coverage.covering_staff_counts` (the rule of ``covering_staff``).
+    """
     tz = local_tz(settings)
     horizon = settings.checkpoint_roster_horizon_hours
     checkpoints = session.execute(_q(_CHECKPOINTS_SQL, ids is not None), {"ids": ids}).all()
-    slots_of = {
-        ck.id: rules.duty_slots(now, tz, shifts_per_day=ck.shifts_per_day,
-                                duty_hours_per_day=settings.duty_hours_per_day, horizon_hours=horizon)
-        for ck in checkpoints
+    slots_by_shifts = {
+        n: rules.duty_slots(now, tz, shifts_per_day=n, duty_hours_per_day=settings.duty_hours_per_day,
+                            horizon_hours=horizon)
+        for n in {ck.shifts_per_day for ck in checkpoints}
     }
-    starts = [s.start for slots in slots_of.values() for s in slots]
-    ends = [s.end for slots in slots_of.values() for s in slots]
-    shifts: dict[int, list[tuple[int, datetime, datetime]]] = {}
-    if starts:
-        for ck_id, staff_id, start, end in session.execute(
-            _SHIFTS_SQL, {"checkpoints": list(slots_of), "since": min(starts), "until": max(ends)}
-        ):
-            shifts.setdefault(ck_id, []).append((staff_id, start, end))
+    us_by_shifts = {n: ([_us(x.start) for x in slots], [_us(x.end) for x in slots])
+                    for n, slots in slots_by_shifts.items()}
+    slot_group: list[int] = []
+    slot_start: list[int] = []
+    slot_end: list[int] = []
+    for ck in checkpoints:
+        starts, ends = us_by_shifts[ck.shifts_per_day]
+        slot_group += [ck.id] * len(starts)
+        slot_start += starts
+        slot_end += ends
+    counts: list[int] = []
+    if slot_group:
+        since = min(x.start for slots in slots_by_shifts.values() for x in slots)
+        until = max(x.end for slots in slots_by_shifts.values() for x in slots)
+        ck_ids, staff_ids, starts_us, ends_us = session.execute(
+            _SHIFTS_SQL, {"checkpoints": sorted(set(slot_group)), "since": since, "until": until}).one()
+        counts = rules.covering_staff_counts(
+            np.array(slot_group), np.array(slot_start), np.array(slot_end),
+            np.array(ck_ids or [], dtype=np.int64), np.array(staff_ids or [], dtype=np.int64),
+            np.array(starts_us or [], dtype=np.int64), np.array(ends_us or [], dtype=np.int64),
+        ).tolist()
     out: dict[int, tuple[int, int, int, list[SlotGap]]] = {}
+    i = 0
     for ck in checkpoints:
         n_ck, n_slots, n_covered, gaps = out.get(ck.grid_id, (0, 0, 0, []))
-        for slot in slots_of[ck.id]:
-            staff = len(rules.covering_staff(slot, shifts.get(ck.id, ())))
+        slots = slots_by_shifts[ck.shifts_per_day]
+        for slot, staff in zip(slots, counts[i:i + len(slots)], strict=True):
             if staff >= ck.staff_per_shift:
                 n_covered += 1
             else:
                 gaps.append(SlotGap(ck.id, ck.name, slot.start.astimezone(tz), slot.end.astimezone(tz),
                                     staff, ck.staff_per_shift))
-        out[ck.grid_id] = (n_ck + 1, n_slots + len(slots_of[ck.id]), n_covered, gaps)
+        i += len(slots)
+        out[ck.grid_id] = (n_ck + 1, n_slots + len(slots), n_covered, gaps)
     for *_counts, gaps in out.values():
         gaps.sort(key=lambda g: (g.slot_start, g.checkpoint_id))
     return out, now.astimezone(tz), (now + timedelta(hours=horizon)).astimezone(tz)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=ZoneInfo("UTC"))
+
+
+def _us(t: datetime) -> int:
+    """Microseconds since the epoch: the clock of the shifts' arrays (``_SHIFTS_SQL``)."""
+    return (t - _EPOCH) // timedelta(microseconds=1)
 
 
 def service_coverage(
@@ -738,7 +879,7 @@ def _grid_metrics(session: Session, settings: Settings, now: datetime, ids: list
     if not grids:
         return []
     key_persons = key_persons_by_grid(session, ids)
-    staff = staff_by_grid(session, ids)
+    staff = kept_staff_by_grid(session, ids)
     controlled = controlled_by_grid(session, settings, now, ids)
     contacts = contacts_by_grid(session, settings, now, ids)
     duty, horizon_start, horizon_end = checkpoint_duty_by_grid(session, settings, now, ids)
@@ -838,7 +979,7 @@ def staffing_gaps(session: Session, settings: Settings, now: datetime) -> Staffi
     that have more than they need."""
     _require_aware(now)
     grids = _grid_rows(session, None)
-    staff = staff_by_grid(session, None)
+    staff = kept_staff_by_grid(session, None)
     controlled = controlled_by_grid(session, settings, now, None)
     per, hi = settings.households_per_delivery_volunteer, settings.households_per_grid_max
     gaps: list[dict] = []

@@ -8,13 +8,14 @@ the ids the migrations seeded.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from gridmap.config import Settings
@@ -82,6 +83,26 @@ def clear_district_data(session: Session) -> None:
 def _columns(table: str) -> list[str]:
     derived = DERIVED_COLUMNS.get(table, frozenset())
     return [c for c in LAYER_MODELS[table].__table__.columns.keys() if c not in derived]
+
+
+def vacuum_after_commit(session: Session, progress: Callable[[str], None] = lambda _msg: None) -> None:
+    """VACUUM (ANALYZE) the database once ``session`` commits what a bulk load wrote.
+
+    Rows copied in bulk have no visibility map until VACUUM runs, so index-only scans fetch every
+    heap row (issue 8: the city's contact log, 657 k rows, was read row by row), and autovacuum
+    does not come for inserts soon. VACUUM cannot run inside a transaction: it runs on a
+    connection of its own in autocommit, after the commit (a load rolled back, as in the tests,
+    leaves nothing to vacuum and runs none).
+    """
+    engine = session.get_bind().engine  # the session may be bound to a connection
+
+    def vacuum(_session: Session) -> None:
+        t0 = time.perf_counter()
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM (ANALYZE)"))
+        progress(f"VACUUM (ANALYZE) in {time.perf_counter() - t0:.1f} s")
+
+    event.listen(session, "after_commit", vacuum, once=True)
 
 
 def load_demo(
@@ -166,4 +187,5 @@ def load_demo(
     create_demo_users(session, settings)
     audit.record(session, "demo", "BULK_LOAD", "district", detail={"scale": scale, "seed": seed, **written})
     session.execute(text("ANALYZE"))
+    vacuum_after_commit(session, progress)
     return written

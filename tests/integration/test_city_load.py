@@ -106,3 +106,23 @@ def test_load_demo_dispatches_the_city_scale(session, settings, now, monkeypatch
     monkeypatch.setattr(city, "default_workers", lambda: 0)  # the worker path has its own test
     written = load_demo(session, settings=settings, now=now, scale="city", seed=5, replace=True)
     assert written["grid"] == 8 and written["district"] == 2
+
+
+def test_a_committed_load_is_vacuumed_and_a_rolled_back_one_is_not(engine):
+    from sqlalchemy.orm import Session
+
+    from gridmap.services.demo import vacuum_after_commit
+
+    said: list[str] = []
+    with Session(engine) as s:
+        vacuum_after_commit(s, said.append)
+        s.execute(text("SELECT 1"))
+        s.rollback()
+    assert said == []
+    with Session(engine) as s:
+        vacuum_after_commit(s, said.append)
+        s.execute(text("SELECT 1"))
+        s.commit()
+        s.execute(text("SELECT 1"))
+        s.commit()  # once, not at every commit
+    assert len(said) == 1 and said[0].startswith("VACUUM (ANALYZE) in")

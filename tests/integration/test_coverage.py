@@ -533,3 +533,44 @@ def test_kept_coverage_equals_a_full_recomputation_after_every_change(fx, settin
     assert check_far == {gid: {k: n for k, n in kinds.items() if n}
                          for gid, kinds in service_coverage(session, settings_far).items()
                          if any(kinds.values())}
+
+
+def test_kept_staff_counts_equal_a_full_recomputation_after_every_change(fx, settings, session):
+    from gridmap.services.coverage import kept_staff_by_grid, refresh_staff_counts, staff_by_grid
+
+    def check(what, mode="repaired"):
+        assert refresh_staff_counts(session).mode == mode, what
+        assert kept_staff_by_grid(session, None) == staff_by_grid(session, None), what
+        some = [fx.grid["A"], fx.grid["B"], fx.grid["E"]]
+        assert kept_staff_by_grid(session, some) == staff_by_grid(session, some), what
+        assert session.execute(text("SELECT count(*) FROM staff_count_dirty")).scalar_one() == 0, what
+
+    assert refresh_staff_counts(session, full=True).mode == "full"
+    check("full", "fresh")
+    assert kept_staff_by_grid(session, [fx.grid["A"]])[fx.grid["A"]] == {"grid_leader": 1, "volunteer": 5}
+    fx.add(StaffAssignment(staff_id=fx.staff["VD1"], household_id=fx.households["E1"][0]))
+    check("household-level assignment added")
+    session.execute(text("UPDATE staff SET role = 'medical' WHERE id = :id"), {"id": fx.staff["VB1"]})
+    check("role changed")
+    session.execute(text("UPDATE staff SET active = false WHERE id = :id"), {"id": fx.staff["LB"]})
+    session.execute(text("UPDATE staff SET active = true WHERE id = :id"), {"id": fx.staff["VA6"]})
+    check("staff deactivated and activated")
+    session.execute(text("UPDATE staff_assignment SET grid_id = :g WHERE staff_id = :s AND grid_id IS NOT NULL"),
+                    {"g": fx.grid["E"], "s": fx.staff["VA2"]})
+    check("assignment moved to another grid")
+    session.execute(text("DELETE FROM staff_assignment WHERE staff_id = :s"), {"s": fx.staff["VA3"]})
+    check("assignment deleted")
+    session.execute(text("UPDATE household SET building_id = :b, room = 'moved' WHERE id = :h"),
+                    {"b": fx.building["E1"], "h": fx.households["A1"][0]})
+    check("household with an assignment moved to another grid's building")
+    session.execute(text("DELETE FROM household WHERE id = ANY(:ids)"), {"ids": fx.households["B2"][7:10]})
+    check("households with assignments deleted")
+    session.execute(text("UPDATE building SET grid_id = :g WHERE id = :b"), {"g": fx.grid["D"], "b": fx.building["B1"]})
+    check("building with assignments moved to another grid")
+    session.execute(text("DELETE FROM building WHERE id = :b"), {"b": fx.building["A2"]})
+    check("building with an assignment deleted")
+    session.execute(text("DELETE FROM staff WHERE id = :id"), {"id": fx.staff["SW"]})
+    check("staff deleted")
+    session.execute(text("TRUNCATE staff_assignment"))
+    check("assignments truncated", "full")
+    assert kept_staff_by_grid(session, None) == {}

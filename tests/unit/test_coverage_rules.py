@@ -178,3 +178,33 @@ def test_demo_rosters_leave_nobody_on_two_places_or_two_slots_in_a_row():
                             spec=ActivitySpec(missing_share=0.2, early_leave_share=0.2))
     assert len(gappy) < len(rows)
     assert any(r["ends_at"] - r["starts_at"] < timedelta(hours=8) for r in gappy)
+
+
+def test_covering_staff_counts_agree_with_covering_staff_slot_by_slot():
+    import random
+
+    import numpy as np
+
+    rng = random.Random(8)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def us(t):
+        return (t - t0) // timedelta(microseconds=1)
+
+    for _ in range(200):
+        slots, shifts = [], []
+        for ck in range(rng.randint(0, 5)):
+            for _k in range(rng.randint(0, 4)):
+                start = t0 + timedelta(hours=rng.randint(0, 20))
+                slots.append((ck, rules.Slot(start, start + timedelta(hours=rng.choice([1, 4, 8])))))
+            for _j in range(rng.randint(0, 15)):  # overlapping, touching, gapped, before and after
+                start = t0 + timedelta(hours=rng.randint(-3, 26), minutes=rng.choice([0, 0, 30]))
+                shifts.append((ck, rng.randint(1, 4), start, start + timedelta(hours=rng.randint(1, 6))))
+        expected = [len(rules.covering_staff(slot, [(st, a, b) for c, st, a, b in shifts if c == ck]))
+                    for ck, slot in slots]
+        got = rules.covering_staff_counts(
+            np.array([c for c, _ in slots]), np.array([us(x.start) for _, x in slots]),
+            np.array([us(x.end) for _, x in slots]),
+            np.array([x[0] for x in shifts]), np.array([x[1] for x in shifts]),
+            np.array([us(x[2]) for x in shifts]), np.array([us(x[3]) for x in shifts]))
+        assert got.tolist() == expected
