@@ -250,24 +250,33 @@ window.gridmap = (function () {
  *   viewport layers get `z` and a bbox snapped outwards to the tile grid of that zoom (so small
  *   pans reuse the same URL and the browser's copy), and below their minimum zoom a URL the
  *   server answers empty without a query.
+ * The first report keeps the opening URL of a polygon layer (cut by the server for the zoom it
+ * expected): it comes while those layers are still loading, and dash-leaflet's GeoJSON ignores a
+ * new url while it fetches, so the URL would change in Dash and not on the map, and the next band
+ * change would never be fetched. Its band follows from the first move on.
+ * Every map page with a district map uses this (pages/map.py, and through web/map_view.py the
+ * area editor and the tasking map): the store is "<map id>-view".
  * ============================================================================================= */
 window.gridmap.view = (function () {
     "use strict";
 
-    function moved(e, ctx) {
-        var map = (ctx && ctx.map) || (e && e.target);
+    function report(map, ctx, isFirst) {
         var dc = window.dash_clientside;
         if (!map || !ctx || !ctx.id || !dc || !dc.set_props) { return; }
         map._gmViewSent = true;
         var b = map.getBounds();
-        dc.set_props(ctx.id + "-view", {data: {
-            zoom: map.getZoom(), bbox: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]
-        }});
+        var data = {zoom: map.getZoom(), bbox: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]};
+        if (isFirst) { data.first = true; }
+        dc.set_props(ctx.id + "-view", {data: data});
+    }
+
+    function moved(e, ctx) {
+        report((ctx && ctx.map) || (e && e.target), ctx, false);
     }
 
     function first(e, ctx) {
         var map = ctx && ctx.map;
-        if (map && !map._gmViewSent) { moved(e, ctx); }
+        if (map && !map._gmViewSent) { report(map, ctx, true); }
     }
 
     function band(config, zoom) {
@@ -299,7 +308,7 @@ window.gridmap.view = (function () {
                 } else if (known[i]) {
                     url = layer.base + "&z=0";  // answered empty, without a query; one URL, cached
                 }
-            } else if (layer.generalised) {
+            } else if (layer.generalised && !(view.first && known[i])) {
                 url = layer.base + "&z=" + band(config, zoom);
             }
             return (url === null || known[i] === url) ? dc.no_update : url;
@@ -587,8 +596,12 @@ window.gridmap.changes = (function () {
  * coverage views (issue 5): the command map's choropleth, the wall (/wall) and the grid sheet
  * (/grid/<id>).
  *
- * The choropleth's features carry their class colour and a printed value (services.coverage_layers);
- * the hideout brings the metric's name and the class labels in the page's language. The wall and
+ * The choropleth draws the grid layer's own features (its geobuf URL, generalised for the zoom
+ * band, from the browser's copy) styled by the metric's values in the hideout (issue 8,
+ * coverage_components.choropleth_values): values {grid id: [class, printed value, position]},
+ * colors {class: colour}, with the metric's name and the class labels in the page's language.
+ * Features that carry their own class and colour (a GeoJSON of services.coverage_layers) are
+ * drawn as they are. The wall and
  * the grid sheet poll /api/changes and reload only when the data version moved.
  * ============================================================================================= */
 window.gridmap.coverage = (function () {
@@ -603,15 +616,24 @@ window.gridmap.coverage = (function () {
             .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
     }
 
-    function choroplethStyle(feature) {
+    // A grid's class, colour, printed value and position: from the hideout's values, else its own.
+    function metricOf(feature, h) {
         var p = feature.properties || {};
+        var id = feature.id !== undefined ? feature.id : p.id;
+        var v = h.values && h.values[String(id)];
+        if (!v) { return p; }
+        return L.extend({}, p, {"class": v[0], text: v[1], position: v[2], color: (h.colors || {})[v[0]]});
+    }
+
+    function choroplethStyle(feature, context) {
+        var p = metricOf(feature, hideoutOf(context));
         return {color: "#ffffff", weight: 1.2, opacity: 0.9, fillColor: p.color || "#9aa5ad",
                 fillOpacity: 0.68, className: "gm-choropleth gm-choropleth-" + esc(p["class"])};
     }
 
     function choroplethEach(feature, layer, context) {
         var h = hideoutOf(context);
-        var p = feature.properties || {};
+        var p = metricOf(feature, h);
         window.gridmap.onEachFeature(feature, layer, context);  // click highlight, zoom watch
         var cls = (h.classes && h.classes[p["class"]]) || p["class"] || "";
         layer.bindTooltip(

@@ -70,6 +70,13 @@ CHROMIUM_FLAGS = (
 GRID_PATHS = ".gm-pane-grid path.leaflet-interactive"
 # Polygons drawn for the communities (drawn with the grids, from the same opening requests).
 COMMUNITY_PATHS = ".gm-pane-community path.leaflet-interactive"
+# (grid paths, community paths) of each map page: the command map's panes, and the area editor's
+# and the tasking map's (both gm-ae-pane-<layer>).
+PAINT_SELECTORS: dict[str, tuple[str, str]] = {
+    "/": (GRID_PATHS, COMMUNITY_PATHS),
+    "/areas": (".gm-ae-pane-grid path.leaflet-interactive", ".gm-ae-pane-community path.leaflet-interactive"),
+    "/tasks": (".gm-ae-pane-grid path.leaflet-interactive", ".gm-ae-pane-community path.leaflet-interactive"),
+}
 LAYER_PATH = re.compile(r"/api/layers/(\w+)\.(?:geojson|pbf)")
 # The impact preview should beat the naive geopandas path by this factor.
 TARGET_SPEEDUP = 10.0
@@ -327,7 +334,8 @@ def _chromium(profile: str):
     return driver
 
 
-def _paint_ms(driver, url: str, grids: int, timeout_s: float) -> float | None:
+def _paint_ms(driver, url: str, grids: int, timeout_s: float, selectors: tuple[str, str] = PAINT_SELECTORS["/"]
+              ) -> float | None:
     """Navigate to the map; ms from navigation start until the first complete paint: the grid
     pane has one path per grid and the community pane has its paths (None: not within
     ``timeout_s``)."""
@@ -336,7 +344,7 @@ def _paint_ms(driver, url: str, grids: int, timeout_s: float) -> float | None:
     while time.monotonic() < deadline:
         drawn, communities, now_ms = driver.execute_script(
             "return [document.querySelectorAll(arguments[0]).length, "
-            "document.querySelectorAll(arguments[1]).length, performance.now()];", GRID_PATHS, COMMUNITY_PATHS
+            "document.querySelectorAll(arguments[1]).length, performance.now()];", *selectors
         )
         if drawn >= grids and communities > 0:
             return round(now_ms, 1)
@@ -371,9 +379,14 @@ def bench_map(
     requests: int = 200,
     paints: int = 3,
     timeout_s: float = 120,
+    page: str = "/",
 ) -> dict:
     """The whole-city map against one worker: bytes, first paint (median of ``paints`` visits with
     an empty browser cache, and of as many with a warm one), worker memory, requests/s.
+
+    ``page`` is the map page measured: the command map ("/", by default), the area editor
+    ("/areas") or the tasking map ("/tasks") (``PAINT_SELECTORS``: where each draws its grids and
+    communities); the same definitions hold for each.
 
     "First complete paint" is the time from navigation start until every grid is drawn (the grid
     pane holds one SVG path per grid) and the communities are drawn: the polygon layers of the
@@ -388,6 +401,9 @@ def bench_map(
     (the map is complete when all are drawn). Logs in as ``username`` (the demo commander by
     default: the figures are for a user who sees the whole district).
     """
+    if page not in PAINT_SELECTORS:
+        raise BenchUnavailable(f"no first-paint definition for page {page!r}: one of {sorted(PAINT_SELECTORS)}")
+    selectors = PAINT_SELECTORS[page]
     worker = Worker(app, settings)
     profile = tempfile.mkdtemp(prefix="gridmap-bench-chromium-")
     driver = None
@@ -401,10 +417,10 @@ def bench_map(
         cold, warm, urls = [], [], []
         for _ in range(paints):
             driver.execute_cdp_cmd("Network.clearBrowserCache", {})  # a first visit: nothing cached
-            cold.append(_paint_ms(driver, worker.url + "/", grids, timeout_s))
+            cold.append(_paint_ms(driver, worker.url + page, grids, timeout_s, selectors))
             urls = _layer_urls(driver)
             # A second visit: the layers revalidated (304) or reused from the browser's cache.
-            warm.append(_paint_ms(driver, worker.url + "/", grids, timeout_s))
+            warm.append(_paint_ms(driver, worker.url + page, grids, timeout_s, selectors))
         if not urls:
             raise BenchUnavailable("the map requested no /api/layers/ URL")
 

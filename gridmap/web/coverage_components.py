@@ -54,6 +54,22 @@ def metric_legend(metric: dict | None, lang: str) -> list:
     return [html.Div(rows, className="gm-cov-legend"), *note]
 
 
+def choropleth_values(metric: dict, rows: list[dict]) -> dict:
+    """What the command map's choropleth styles the grid layer's own features with (issue 8), for
+    its hideout: ``values`` {grid id: [class, value as printed, position worst first]} and
+    ``colors`` {class: colour}; assets/gridmap.js ``gridmap.coverage.choroplethStyle`` reads them.
+
+    Values, not geometry: the grids' outlines are already in the browser (the grid layer's geobuf,
+    generalised for the zoom band), so a city of 10,000 grids costs ~250 KB of values per metric
+    or change instead of ~5.6 MB of GeoJSON, and the metric is computed once for the ranking and
+    the colours (the choropleth used to compute it a second time in its own request).
+    """
+    return {
+        "values": {str(r["grid_id"]): [r["class"], r["text"], n + 1] for n, r in enumerate(rows)},
+        "colors": {c["code"]: c["color"] for c in metric["classes"]},
+    }
+
+
 def metric_box(catalogue: list[dict], lang: str) -> html.Details:
     """The box over the command map: a metric to colour the grids by, its legend, and the grids worst
     first or the staffing gaps."""

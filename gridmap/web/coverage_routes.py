@@ -1,8 +1,17 @@
-"""Coverage views (issue 5): the choropleth's GeoJSON, loaded by a dl.GeoJSON through its ``url``.
+"""Coverage views (issue 5): a metric's grids as GeoJSON, for exports and other tools.
 
 ``/api/coverage/<metric>.geojson`` returns every grid with its value of the metric, its class and
-colour (services.coverage_layers); pages add ``?v=<data version>`` so a change refetches it.
+colour (services.coverage_layers); callers add ``?v=<data version>`` so a change refetches it.
 Counts only, as every layer of the map.
+
+The command map's choropleth no longer loads it (issue 8). Of the two ways to make it city-sized
+-- this geometry generalised for the zoom (layers.tolerance_deg), or only the values with the
+browser styling the grid layer it already holds -- the map does the second
+(coverage_components.choropleth_values, gridmap.coverage.choroplethStyle): the grids' outlines are
+already in the browser, generalised per zoom band and cached under the layer's ETag, so a metric
+picked or a change costs ~250 KB of values (10,000 grids) instead of ~5.6 MB of full-detail
+GeoJSON, no geometry is sent twice, the choropleth follows the grid layer's band as it zooms, and
+the metric is computed once for the ranking and the colours instead of once more here.
 """
 
 from __future__ import annotations

@@ -176,6 +176,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "areas.tool.add_building": ("点选楼栋", "Add building"),
     "areas.tool.add_grid": ("点选网格", "Add grid"),
     "areas.tool.cut": ("挖洞", "Cut a hole"),
+    "areas.zoom_in": ("放大地图可查看并点选小区、楼栋和出入口", "Zoom in to see and pick compounds, buildings and gates"),
     "areas.hint.draw": (
         "用左上角工具绘制多边形或矩形；点“编辑”后拖动顶点修改。影响评估随绘制实时更新。",
         "Draw a polygon or rectangle with the tools at top left; choose edit to drag its vertices. "
@@ -498,6 +499,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "tasks.mode.grid": ("整个网格", "A grid"),
     "tasks.mode.buildings": ("选择楼栋", "Buildings"),
     "tasks.mode.key_persons": ("重点人员", "Key persons"),
+    "tasks.zoom_in": ("放大地图可查看并点选楼栋", "Zoom in to see and pick buildings"),
     "tasks.hint.drawn_area": (
         "用左上角的多边形或矩形工具在地图上圈定范围。",
         "Draw a polygon or a rectangle with the tools at the top left.",

@@ -39,6 +39,8 @@ def map_layer(layer: str) -> str:
 
 # --- area editor (pages/areas.py) --------------------------------------------------------------
 AREA_MAP = "areas-map"
+AREA_VIEW_CONFIG = "areas-view-config"  # store: how each layer's URL follows the view (web/map_view.py)
+AREA_ZOOM_HINT = "areas-zoom-hint"  # "zoom in to see buildings", below the detail layers' zoom
 AREA_MAP_WRAP = "areas-map-wrap"
 AREA_EDIT_GROUP = "areas-edit-group"  # dl.FeatureGroup holding the editable polygons
 # dl.EditControl; assets/gridmap.js (gridmap.areas) sets its ``geojson`` to the editor's polygons
@@ -105,6 +107,8 @@ def data_poll(page: str) -> str:
 
 
 TASK_MAP = "tasks-map"
+TASK_VIEW_CONFIG = "tasks-view-config"  # store: how each layer's URL follows the view (web/map_view.py)
+TASK_ZOOM_HINT = "tasks-zoom-hint"  # "zoom in to see buildings", below the buildings' zoom
 TASK_MAP_WRAP = "tasks-map-wrap"
 TASK_EDIT = "tasks-edit-control"  # dl.EditControl of the drawn-area selection (gridmap.areas reports it)
 TASK_EDIT_GROUP = "tasks-edit-group"

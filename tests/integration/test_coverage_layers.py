@@ -260,3 +260,20 @@ def test_choropleth_route(database_url):
     assert {"value", "class", "color", "text", "rank"} <= set(body["features"][0]["properties"])
     missing = client.get("/api/coverage/nonsense.geojson")
     assert missing.status_code == 404 and missing.get_json()["code"] == "unknown_metric"
+
+
+def test_choropleth_sends_values_for_the_grid_layer_features(session, settings, now):
+    """Issue 8: the command map's choropleth styles the grid layer's own features by values; every
+    grid of that layer has its class, printed value and position (worst first), as the ranking."""
+    from gridmap.services import layers
+    from gridmap.web.coverage_components import choropleth_values
+
+    metric = next(m for m in coverage_layers.metric_catalogue(settings) if m["key"] == "households_per_leader")
+    rows = coverage_layers.ranking(session, settings, now, metric["key"])
+    hideout = choropleth_values(metric, rows)
+    grid_ids = {str(f["properties"]["id"]) for f in layers.layer_geojson(session, "grid")["features"]}
+    assert set(hideout["values"]) == grid_ids
+    assert [hideout["values"][str(r["grid_id"])] for r in rows] == [
+        [r["class"], r["text"], n] for n, r in enumerate(rows, start=1)]
+    assert {v[0] for v in hideout["values"].values()} <= set(hideout["colors"])
+    assert hideout["colors"] == {c["code"]: c["color"] for c in metric["classes"]}

@@ -183,3 +183,60 @@ def test_task_routes(browser, live_server, engine):
     assert '"unknown_task"' in browser.page_source
     browser.get(live_server.url + "/api/reports/2022-13-45.xlsx")
     assert '"bad_date"' in browser.page_source
+
+
+TK_BUILDINGS = ".gm-ae-pane-building path.gm-building"
+TK_HINT_SHOWN = f"#{ids.TASK_ZOOM_HINT}:not(.gm-zoom-hint-off)"
+
+
+def test_buildings_only_when_zoomed_in_and_selected(browser, live_server, engine):
+    """Issue 8: the tasking map's layers follow the map's view as on the command map: buildings
+    only for the viewport from their minimum zoom on (a bbox in the URL), a hint to zoom in below
+    it; a building drawn after zooming in is selected with a click."""
+    from tests.web.conftest import requested_urls
+
+    with engine.connect() as conn:
+        grids = conn.execute(text("SELECT count(*) FROM grid")).scalar_one()
+    browser.get(live_server.url + "/tasks")
+    _wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, GRID_PATHS)) >= grids)
+    zoom_out = browser.find_element(By.CSS_SELECTOR, ".leaflet-control-zoom-out")
+    zoom_in = browser.find_element(By.CSS_SELECTOR, ".leaflet-control-zoom-in")
+    for step in range(6):
+        if step >= 2 and browser.find_elements(By.CSS_SELECTOR, TK_HINT_SHOWN):
+            break
+        zoom_out.click()
+        time.sleep(0.6)
+    hint = _wait(browser).until(ec.visibility_of_element_located((By.CSS_SELECTOR, TK_HINT_SHOWN)))
+    assert "放大地图" in hint.text
+    time.sleep(1.0)
+    assert not browser.find_elements(By.CSS_SELECTOR, TK_BUILDINGS)
+    urls = requested_urls(browser)
+    assert not [u for u in urls if "/api/layers/building." in u and "bbox=" in u]
+    assert not [u for u in urls if "/api/layers/building.geojson" in u]  # never the whole layer
+    assert any("/api/layers/grid.pbf" in u and "&z=" in u for u in urls), urls
+
+    for _ in range(10):
+        zoom_in.click()
+        try:
+            _wait(browser, 4).until(lambda d: d.find_elements(By.CSS_SELECTOR, TK_BUILDINGS))
+            break
+        except Exception:  # not yet: one more step in
+            continue
+    assert browser.find_elements(By.CSS_SELECTOR, TK_BUILDINGS), "no building drawn after zooming in"
+    assert not browser.find_elements(By.CSS_SELECTOR, TK_HINT_SHOWN)
+    urls += requested_urls(browser)
+    assert any("/api/layers/building.pbf" in u and "bbox=" in u for u in urls), urls
+
+    # Pick buildings: a click on a drawn one selects it (outlined from the layer's hideout).
+    browser.find_element(By.CSS_SELECTOR, f"#{ids.TASK_MODE} input[value=buildings]").find_element(
+        By.XPATH, "../..").click()
+    time.sleep(0.5)
+    box = browser.execute_script(
+        "const w = document.querySelector('.gm-map').getBoundingClientRect();"
+        "const inside = Array.from(document.querySelectorAll(arguments[0])).map(p => p.getBoundingClientRect())"
+        ".filter(b => b.width > 4 && b.height > 4 && b.left > w.left + 60 && b.right < w.right - 60"
+        " && b.top > w.top + 120 && b.bottom < w.bottom - 60);"
+        "return inside.length ? inside[0] : null;", TK_BUILDINGS)
+    assert box, "no building wholly inside the map to click"
+    _click_at(browser, box["left"] + box["width"] / 2, box["top"] + box["height"] / 2)
+    _wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".gm-ae-pane-building path.gm-tk-selected"))

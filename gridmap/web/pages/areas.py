@@ -3,7 +3,11 @@ area (or a tier) on the district map, see its impact live while editing, and sav
 
 The map holds the district's grids, compounds, buildings and the current areas (loaded by URL
 from web/routes.py like the command map) under an editable dl.FeatureGroup with dash-leaflet's
-EditControl. assets/gridmap.js (``gridmap.areas``) reports the editor's polygons as the
+EditControl. A whole city (issue 8) is drawn as on the command map (web/map_view.py): district,
+communities and grids come generalised for the zoom band, compounds, buildings and gates only for
+the viewport and from their minimum zoom on, with a hint to zoom in; the current areas come whole,
+as stored (few, and the one being edited is compared against them). The "add a whole ..." tools
+pick on the server by the clicked point, so what is drawn only needs to be visible. assets/gridmap.js (``gridmap.areas``) reports the editor's polygons as the
 EditControl's ``geojson`` on every draw, vertex drag, delete or load; the callbacks here read it,
 call one service (services.area_editing / services.areas) and format the answer
 (web/area_components.py). Browser-side state lives in dcc.Store: the version the user started
@@ -27,8 +31,9 @@ from gridmap.domain.errors import GridmapError
 from gridmap.services import area_editing, areas, layers
 from gridmap.services.area_editing import DrawingError
 from gridmap.services.areas import AreaConflict, ReasonRequired
+from gridmap.services.changes import data_version
 from gridmap.web import area_components as ac
-from gridmap.web import ids
+from gridmap.web import ids, map_view
 from gridmap.web.auth import current_principal
 from gridmap.web.components import call_service
 from gridmap.web.context import current_settings
@@ -67,6 +72,13 @@ BACK_LAYERS: tuple[BackLayer, ...] = (
     BackLayer("gate", False, paned=False),
 )
 AREAS_LAYER = ids.area_layer("controlled_area")
+# Layers whose URL follows the map's view (map_view): all but the current areas, which the
+# callback ``areas_layer`` refetches after a save. Compounds, buildings and gates are viewport
+# layers (settings.map_viewport_min_zoom); the others are generalised per zoom band.
+VIEW_LAYERS: tuple[map_view.ViewLayer, ...] = tuple(
+    map_view.ViewLayer(m.name, m.name in ("district", "community", "grid"))
+    for m in BACK_LAYERS if m.name != "controlled_area"
+)
 
 _FN = "gridmap."
 # Leaflet.draw's strings, sent to gridmap.areas.configure in both languages.
@@ -136,10 +148,9 @@ def _layer_url(layer: str, revision: int = 0) -> str:
     return f"{url}?rev={revision}" if revision else url
 
 
-def _back_layer(m: BackLayer, lang: str, risk_names: dict, editing: int | None) -> dl.Overlay:
+def _back_layer(m: BackLayer, lang: str, risk_names: dict, editing: int | None, url: str | None) -> dl.Overlay:
     props: dict = {
         "id": ids.area_layer(m.name),
-        "url": _layer_url(m.name),
         "style": {"variable": _FN + "style"},
         "pointToLayer": {"variable": _FN + "pointToLayer"},
         "onEachFeature": {"variable": _FN + "areas.onEachFeature"},
@@ -150,6 +161,11 @@ def _back_layer(m: BackLayer, lang: str, risk_names: dict, editing: int | None) 
     }
     if m.name == "controlled_area":
         props["filter"] = {"variable": _FN + "areas.hideEditing"}
+        props["url"] = url
+    else:
+        props["format"] = "geobuf"
+        if url:  # a viewport layer starts with neither url nor data (dash-leaflet prefers data to url)
+            props["url"] = url
     layer = dl.GeoJSON(**props)
     if m.paned:
         layer = dl.Pane(layer, name=f"gm-ae-{m.name}", className=f"gm-ae-pane gm-ae-pane-{m.name}")
@@ -185,12 +201,22 @@ def _editor(color: str) -> dl.FeatureGroup:
     )
 
 
-def _map(settings, bounds, lang: str, risk_names: dict, color: str, editing: int | None) -> dl.MapContainer:
+def _opening_urls(settings, bounds, version: int) -> dict[str, str | None]:
+    zoom = layers.fit_zoom(bounds, settings.map_fit_width_px)
+    urls: dict[str, str | None] = {m.name: map_view.opening_url(settings, m, version, zoom) for m in VIEW_LAYERS}
+    urls["controlled_area"] = _layer_url("controlled_area")
+    return urls
+
+
+def _map(settings, bounds, lang: str, risk_names: dict, color: str, editing: int | None,
+         version: int) -> dl.MapContainer:
     children: list = []
     if settings.tile_url:
         children.append(dl.TileLayer(url=settings.tile_url, attribution=settings.tile_attribution, maxZoom=19))
+    urls = _opening_urls(settings, bounds, version)
     children += [
-        dl.LayersControl([_back_layer(m, lang, risk_names, editing) for m in BACK_LAYERS], position="topright", collapsed=True),
+        dl.LayersControl([_back_layer(m, lang, risk_names, editing, urls[m.name]) for m in BACK_LAYERS],
+                         position="topright", collapsed=True),
         # Comparison of two versions, or the other's version after a conflict; never catches a click.
         dl.Pane(
             dl.GeoJSON(id=ids.AREA_COMPARE_LAYER, data={"type": "FeatureCollection", "features": []},
@@ -204,7 +230,8 @@ def _map(settings, bounds, lang: str, risk_names: dict, color: str, editing: int
         children,
         id=ids.AREA_MAP,
         bounds=bounds,
-        trackViewport=False,  # see pages/map.py: the view is set by bounds
+        trackViewport=False,  # see pages/map.py: the view is set by bounds...
+        eventHandlers=map_view.map_event_handlers(),  # ...and reported by gridmap.view (map_view)
         boundsOptions={"padding": [16, 16]},
         zoomSnap=0.25,
         minZoom=9,
@@ -384,6 +411,7 @@ def layout(area: str | None = None, **_query) -> html.Div:
         with session_scope(settings.database_url) as session:
             bounds = layers.district_bounds(session)
             by_lang = {code: layers.risk_legend(session, code) for code in LANGUAGES}
+            version = data_version(session).version
             if area and area.isdigit():
                 opened = area_editing.area_for_editing(session, int(area))
     except DatabaseUnavailable as exc:
@@ -406,8 +434,10 @@ def layout(area: str | None = None, **_query) -> html.Div:
         children=[
             html.Div(
                 [_map(settings, bounds, lang, risk_names, client["colors"].get(initial_class, "#0b3d91"),
-                      (base or {}).get("area_key")),
-                 _toolbar(lang), _map_legend()],
+                      (base or {}).get("area_key"), version),
+                 _toolbar(lang), _map_legend(),
+                 html.Div(t("areas.zoom_in", lang), id=ids.AREA_ZOOM_HINT,
+                          className=map_view.hint_class(settings, bounds))],
                 id=ids.AREA_MAP_WRAP,
                 className="gm-map-wrap gm-ae-map-wrap gm-ae-mode-draw",
             ),
@@ -418,11 +448,17 @@ def layout(area: str | None = None, **_query) -> html.Div:
             dcc.Store(id=ids.AREA_CONFLICT, data=None),
             dcc.Store(id=ids.AREA_REFRESH, data=0),
             dcc.Store(id=ids.AREA_CLIENT, data=client),
+            dcc.Store(id=map_view.view_store_id(ids.AREA_MAP)),
+            dcc.Store(id=ids.AREA_VIEW_CONFIG, data=map_view.view_config(settings, version, VIEW_LAYERS)),
         ],
     )
 
 
 # --- callbacks in the browser -------------------------------------------------------------------------
+
+# The map's view -> the URLs of the layers that follow it, and the zoom-in hint (as on the command map).
+map_view.register_view_urls(ids.AREA_MAP, ids.AREA_VIEW_CONFIG, ids.AREA_ZOOM_HINT,
+                            [ids.area_layer(m.name) for m in VIEW_LAYERS])
 
 # A drawing from the server (an area opened, a union, a cut) into the editor.
 dash.clientside_callback(
@@ -454,6 +490,7 @@ dash.clientside_callback(
     Output(ids.AREA_AUTHOR, "placeholder"),
     Output(ids.AREA_REASON, "placeholder"),
     Output(ids.AREA_LIFT_REASON, "placeholder"),
+    Output(ids.AREA_ZOOM_HINT, "children"),
     Input(ids.AREA_MODE, "value"),
     Input(ids.LANG_STORE, "data"),
 )
@@ -461,7 +498,7 @@ def translate_tools(mode: str | None, lang: str | None):
     lang = normalise(lang)
     return (t(f"areas.hint.{mode or 'draw'}", lang), t("areas.name_placeholder", lang),
             t("areas.author_placeholder", lang), t("areas.reason_placeholder", lang),
-            t("areas.lift_placeholder", lang))
+            t("areas.lift_placeholder", lang), t("areas.zoom_in", lang))
 
 
 @dash.callback(

@@ -7,11 +7,14 @@ Layer data is not in the layout: each dl.GeoJSON loads ``/api/layers/<layer>.pbf
 
 A whole city (issue 8) is drawn by asking each layer for the map's view (services.layers): the
 map reports its zoom and viewport from the browser (assets/gridmap.js ``gridmap.view.moved``,
-bound to Leaflet's ``moveend``, sets the ``MAP_VIEW`` store), and one clientside callback turns
-it into each layer's URL: polygon layers follow the zoom band (generalised geometry, refetched
-only when the band changes), detail layers (buildings, gates, key households, compounds, service
+bound to Leaflet's ``moveend``, sets the ``MAP_VIEW`` store), and one clientside callback
+(web/map_view.py, shared with the area editor and the tasking map) turns it into each layer's
+URL: polygon layers follow the zoom band (generalised geometry, refetched only when the band
+changes), detail layers (buildings, gates, key households, compounds, service
 points) follow the viewport from their minimum zoom on and are empty below it, with a hint to
-zoom in. Point layers sent whole (checkpoints) and key households are clustered. URLs carry the
+zoom in. Point layers sent whole (checkpoints) and key households are clustered. The coverage
+choropleth colours the grid layer's own features by per-grid values sent in its hideout (the
+geometry is never sent a second time; web/coverage_routes.py says why). URLs carry the
 data version the page opened with, so a reload after a change never reuses a stale copy.
 """
 
@@ -30,7 +33,7 @@ from gridmap.domain.errors import GridmapError, NotFound  # GridmapError: covera
 from gridmap.services import coverage_layers, layers  # coverage_layers: coverage choropleth
 from gridmap.services.changes import data_version
 from gridmap.services.coverage import staffing_gaps  # coverage choropleth
-from gridmap.web import components, coverage_components, ids  # coverage_components: coverage choropleth
+from gridmap.web import components, coverage_components, ids, map_view  # coverage_components: choropleth
 from gridmap.web.auth import current_principal
 from gridmap.web.context import current_settings
 from gridmap.web.i18n import both, js_labels, normalise, t
@@ -88,39 +91,8 @@ def _hideout(layer: str, lang: str, risk_classes: list[dict]) -> dict:
     }
 
 
-def _layer_base(name: str, version: int) -> str:
-    return dash.get_relative_path(f"/api/layers/{name}.pbf") + f"?v={version}"
-
-
-def _opening_url(settings, m: MapLayer, version: int, zoom: float) -> str | None:
-    """The URL a layer starts with, for the zoom the whole district is expected to open at; None
-    for a viewport layer (its URL waits for the browser's viewport)."""
-    if layers.is_viewport_layer(settings, m.name):
-        return None
-    band = layers.zoom_band(settings, zoom) if m.name in _GENERALISED else None
-    return _layer_base(m.name, version) + (f"&z={band}" if band is not None else "")
-
-
-def _view_config(settings, version: int) -> dict:
-    """How the clientside callback (gridmap.view.urls) turns the map's view into layer URLs."""
-    minimums = settings.map_viewport_min_zoom
-    return {
-        "layers": [
-            {"base": _layer_base(m.name, version), "generalised": m.name in _GENERALISED,
-             "minZoom": minimums.get(m.name)}
-            for m in MAP_LAYERS
-        ],
-        "bands": sorted(settings.map_generalise_zooms),
-        "fullDetail": settings.map_full_detail_zoom,
-        "hintZoom": minimums.get("building", min(minimums.values(), default=0)),
-    }
-
-
-def _hint_class(settings, bounds: list[list[float]]) -> str:
-    """The zoom-in hint shows at the opening zoom when buildings need a closer one (as gridmap.view.urls)."""
-    hint_zoom = _view_config(settings, 0)["hintZoom"]
-    shown = layers.fit_zoom(bounds, settings.map_fit_width_px) < hint_zoom
-    return "gm-zoom-hint" + ("" if shown else " gm-zoom-hint-off")
+# Every layer's URL follows the map's view (web/map_view.py, shared with the area editor and the tasking map).
+VIEW_LAYERS = tuple(map_view.ViewLayer(m.name, m.name in _GENERALISED) for m in MAP_LAYERS)
 
 
 def _geojson(m: MapLayer, lang: str, risk_classes: list[dict], url: str | None) -> dl.GeoJSON:
@@ -163,7 +135,8 @@ def _map(settings, bounds: list[list[float]], lang: str, risk_classes: list[dict
         children.append(dl.TileLayer(url=settings.tile_url, attribution=settings.tile_attribution, maxZoom=19))
     children.append(
         dl.LayersControl(
-            [_overlay(m, lang, risk_classes, _opening_url(settings, m, version, zoom)) for m in MAP_LAYERS],
+            [_overlay(m, lang, risk_classes, map_view.opening_url(settings, v, version, zoom))
+             for m, v in zip(MAP_LAYERS, VIEW_LAYERS, strict=True)],
             id=ids.MAP_LAYERS_CONTROL,
             position="topright",
             collapsed=True,  # unfolded by CSS on wide screens
@@ -180,7 +153,7 @@ def _map(settings, bounds: list[list[float]], lang: str, risk_classes: list[dict
         trackViewport=False,
         # ...so the view is reported by gridmap.view.moved instead (after every move, and once
         # when the first layer draws: the opening fitBounds happens before handlers are bound).
-        eventHandlers={"moveend": {"variable": _FN + "view.moved"}, "layeradd": {"variable": _FN + "view.first"}},
+        eventHandlers=map_view.map_event_handlers(),
         boundsOptions={"paddingTopLeft": [12, 12], "paddingBottomRight": [100, 12]},
         zoomSnap=0.25,
         minZoom=9,
@@ -210,7 +183,8 @@ def layout(**_query) -> html.Div:
                 className="gm-map-wrap",
                 children=[
                     _map(settings, bounds, lang, risk_classes, version),
-                    html.Div(t("map.zoom_in", lang), id=ids.MAP_ZOOM_HINT, className=_hint_class(settings, bounds)),
+                    html.Div(t("map.zoom_in", lang), id=ids.MAP_ZOOM_HINT,
+                             className=map_view.hint_class(settings, bounds)),
                     html.Details(
                         [
                             html.Summary(t("legend.title", lang), id=f"{ids.MAP_LEGEND}-summary"),
@@ -230,7 +204,7 @@ def layout(**_query) -> html.Div:
             html.Aside(components.empty_panel(lang), id=ids.MAP_PANEL, className="gm-panel"),
             dcc.Store(id=ids.MAP_SELECTED, storage_type="memory"),
             dcc.Store(id=ids.MAP_VIEW),
-            dcc.Store(id=ids.MAP_VIEW_CONFIG, data=_view_config(settings, version)),
+            dcc.Store(id=ids.MAP_VIEW_CONFIG, data=map_view.view_config(settings, version, VIEW_LAYERS)),
             # coverage choropleth: the data version, polled, so the choropleth and ranking follow changes
             dcc.Store(id=ids.MAP_COVERAGE_VERSION),
             dcc.Store(id=f"{ids.MAP_COVERAGE_VERSION}-link", data="ok"),
@@ -253,15 +227,7 @@ dash.clientside_callback(
 
 
 # The map's view -> every layer's URL (no_update where it did not change) and the zoom-in hint.
-dash.clientside_callback(
-    "function() { return window.gridmap.view.urls.apply(null, arguments); }",
-    *[Output(ids.map_layer(m.name), "url") for m in MAP_LAYERS],
-    Output(ids.MAP_ZOOM_HINT, "className"),
-    Input(ids.MAP_VIEW, "data"),
-    State(ids.MAP_VIEW_CONFIG, "data"),
-    *[State(ids.map_layer(m.name), "url") for m in MAP_LAYERS],
-    prevent_initial_call=True,
-)
+map_view.register_view_urls(ids.MAP, ids.MAP_VIEW_CONFIG, ids.MAP_ZOOM_HINT, [ids.map_layer(m.name) for m in MAP_LAYERS])
 
 
 @dash.callback(
@@ -336,15 +302,19 @@ def translate_map(lang: str | None, current_hideout: dict | None):
 COVERAGE_POLL_MS = 3000
 
 
-def _choropleth(metric: dict, version: int | None, lang: str) -> dl.Pane:
+def _choropleth(metric: dict, rows: list[dict], grid_url: str | None, lang: str) -> dl.Pane:
+    """The grids coloured by the metric: geometry from the grid layer's own URL (the browser's copy,
+    generalised for the zoom band), the values in the hideout (coverage_components.choropleth_values)."""
     return dl.Pane(
         dl.GeoJSON(
             id=ids.MAP_CHOROPLETH_LAYER,
-            url=dash.get_relative_path(f"/api/coverage/{metric['key']}.geojson") + f"?v={version or 0}",
+            url=grid_url,
+            format="geobuf",
             style={"variable": "gridmap.coverage.choroplethStyle"},
             onEachFeature={"variable": "gridmap.coverage.choroplethEach"},
             hideout={"layer": "choropleth", "metric": metric[f"name_{lang}"], "t": js_labels(lang),
-                     "classes": {c["code"]: c[f"label_{lang}"] for c in metric["classes"]}},
+                     "classes": {c["code"]: c[f"label_{lang}"] for c in metric["classes"]},
+                     **coverage_components.choropleth_values(metric, rows)},
             bubblingMouseEvents=False,
         ),
         name="gm-choropleth",
@@ -363,6 +333,14 @@ dash.clientside_callback(
     prevent_initial_call=True,
 )
 
+# The choropleth's grids follow the grid layer's zoom band (the same URL: no second download).
+dash.clientside_callback(
+    "function(url) { return url || window.dash_clientside.no_update; }",
+    Output(ids.MAP_CHOROPLETH_LAYER, "url"),
+    Input(ids.map_layer("grid"), "url"),
+    prevent_initial_call=True,
+)
+
 
 @dash.callback(
     Output(ids.MAP_CHOROPLETH, "children"),
@@ -375,8 +353,10 @@ dash.clientside_callback(
     Input(ids.MAP_COVERAGE_TAB, "value"),
     Input(ids.MAP_COVERAGE_VERSION, "data"),
     Input(ids.LANG_STORE, "data"),
+    State(ids.map_layer("grid"), "url"),
 )
-def show_coverage(key: str | None, tab: str | None, version: int | None, lang: str | None):
+def show_coverage(key: str | None, tab: str | None, version: int | None, lang: str | None,
+                  grid_url: str | None = None):
     lang = normalise(lang)
     settings = current_settings()
     catalogue = {m["key"]: m for m in coverage_layers.metric_catalogue(settings)}
@@ -384,16 +364,19 @@ def show_coverage(key: str | None, tab: str | None, version: int | None, lang: s
     trigger = ctx.triggered_id
     # The layer is rebuilt (and refetched) only when the metric or the data changed.
     redraw = trigger in (None, ids.MAP_METRIC, ids.MAP_COVERAGE_VERSION)
-    layer = ([_choropleth(metric, version, lang)] if metric else []) if redraw else dash.no_update
+    layer = [] if redraw else dash.no_update
     if trigger == ids.MAP_COVERAGE_VERSION and not metric and tab != "gaps":
         raise PreventUpdate
     now = datetime.now(UTC)
     try:
         with session_scope(settings.database_url) as session:
+            # One computation of the metric for the ranking and the colours.
+            rows = coverage_layers.ranking(session, settings, now, metric["key"]) if metric else []
+            if metric and redraw:
+                layer = [_choropleth(metric, rows, grid_url, lang)]
             if tab == "gaps":
                 body = coverage_components.gaps_view(staffing_gaps(session, settings, now).as_dict(), lang)
             elif metric:
-                rows = coverage_layers.ranking(session, settings, now, metric["key"])
                 body = coverage_components.ranking_table(rows, lang)
             else:
                 body = html.Div(t("cov.pick_metric", lang), className="gm-cov-hint")

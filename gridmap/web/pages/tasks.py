@@ -5,7 +5,10 @@ items on the map coloured by state, reassign by hand, validate, and read its his
 
 For commanders, sub-district staff and community workers (``manage_tasks``). The drawn area uses
 dash-leaflet's EditControl with the area editor's handlers (assets/gridmap.js ``gridmap.areas``);
-the map's layers come by URL like the command map's, and a task's items from
+the map's layers come by URL like the command map's and follow its view the same way (issue 8,
+web/map_view.py: polygons generalised per zoom band, buildings only for the viewport from their
+minimum zoom on, with a hint to zoom in; a click picks on the server by its point), and a task's
+items (bounded by the task) from
 ``/api/tasks/<id>/items.geojson`` (web/task_routes.py), refetched when the data version from
 ``/api/changes`` moves. Every callback reads its inputs, calls one service (services.tasks) with the
 logged-in principal, and formats the answer (web/task_components.py).
@@ -30,7 +33,7 @@ from gridmap.domain.reports import local_date, zone
 from gridmap.domain.tasks import Selection
 from gridmap.services import access, area_editing, layers, tasks
 from gridmap.services.changes import data_version
-from gridmap.web import ids
+from gridmap.web import ids, map_view
 from gridmap.web import task_components as tc
 from gridmap.web.auth import current_principal
 from gridmap.web.components import call_service
@@ -73,6 +76,11 @@ BACK_LAYERS: tuple[BackLayer, ...] = (
 )
 # Layers whose hideout carries what is selected.
 SELECTABLE = ("grid", "building", "controlled_area")
+# Every layer follows the map's view (map_view): buildings by the viewport from their minimum zoom,
+# the polygons generalised per zoom band.
+VIEW_LAYERS: tuple[map_view.ViewLayer, ...] = tuple(
+    map_view.ViewLayer(m.name, m.name != "building") for m in BACK_LAYERS
+)
 
 
 def _now() -> datetime:
@@ -133,17 +141,20 @@ def _items_hideout(lang: str, selected: int | None = None) -> dict:
             "selected": selected}
 
 
-def _back_layer(m: BackLayer, lang: str, risk_names: dict) -> dl.Overlay:
-    layer = dl.GeoJSON(
-        id=ids.task_layer(m.name),
-        url=dash.get_relative_path(f"/api/layers/{m.name}.geojson"),
-        style={"variable": _FN + "tasks.style"},
-        onEachFeature={"variable": _FN + "areas.onEachFeature"},
-        hideout=_hideout(m.name, lang, risk_names),
-        interactive=m.name != "district",
+def _back_layer(m: BackLayer, lang: str, risk_names: dict, url: str | None) -> dl.Overlay:
+    props: dict = {
+        "id": ids.task_layer(m.name),
+        "format": "geobuf",
+        "style": {"variable": _FN + "tasks.style"},
+        "onEachFeature": {"variable": _FN + "areas.onEachFeature"},
+        "hideout": _hideout(m.name, lang, risk_names),
+        "interactive": m.name != "district",
         # Clicks reach the map, whose clickData (a point) picks a grid or a building.
-        bubblingMouseEvents=True,
-    )
+        "bubblingMouseEvents": True,
+    }
+    if url:  # buildings start with neither url nor data: their URL waits for the viewport
+        props["url"] = url
+    layer = dl.GeoJSON(**props)
     pane = dl.Pane(layer, name=f"gm-tk-{m.name}", className=f"gm-ae-pane gm-ae-pane-{m.name}")
     return dl.Overlay(pane, name=both(f"layer.{m.name}"), checked=m.checked)
 
@@ -169,12 +180,15 @@ def _editor() -> dl.FeatureGroup:
     )
 
 
-def _map(settings, bounds, lang: str, risk_names: dict) -> dl.MapContainer:
+def _map(settings, bounds, lang: str, risk_names: dict, version: int) -> dl.MapContainer:
     children: list = []
     if settings.tile_url:
         children.append(dl.TileLayer(url=settings.tile_url, attribution=settings.tile_attribution, maxZoom=19))
+    zoom = layers.fit_zoom(bounds, settings.map_fit_width_px)
+    overlays = [_back_layer(m, lang, risk_names, map_view.opening_url(settings, v, version, zoom))
+                for m, v in zip(BACK_LAYERS, VIEW_LAYERS, strict=True)]
     children += [
-        dl.LayersControl([_back_layer(m, lang, risk_names) for m in BACK_LAYERS], position="topright", collapsed=True),
+        dl.LayersControl(overlays, position="topright", collapsed=True),
         dl.Pane(
             dl.GeoJSON(id=ids.TASK_ITEMS_LAYER, url=None, data=None,
                        pointToLayer={"variable": _FN + "tasks.itemPoint"},
@@ -187,6 +201,7 @@ def _map(settings, bounds, lang: str, risk_names: dict) -> dl.MapContainer:
     ]
     return dl.MapContainer(
         children, id=ids.TASK_MAP, bounds=bounds, trackViewport=False, boundsOptions={"padding": [24, 24]},
+        eventHandlers=map_view.map_event_handlers(),  # the view, reported as on the command map
         zoomSnap=0.25, minZoom=9, maxZoom=19, className="gm-map", attributionControl=bool(settings.tile_url),
     )
 
@@ -383,8 +398,10 @@ def layout(task: str | None = None, grid: str | None = None, **_query) -> html.D
     return html.Div(
         className="gm-map-page gm-ae-page gm-tk-page",
         children=[
-            html.Div([_map(settings, bounds, lang, risk_names), _toolbar(lang),
-                      html.Div(tc.state_legend(lang), id=f"{ids.TASK_MAP_WRAP}-legend")],
+            html.Div([_map(settings, bounds, lang, risk_names, version), _toolbar(lang),
+                      html.Div(tc.state_legend(lang), id=f"{ids.TASK_MAP_WRAP}-legend"),
+                      html.Div(t("tasks.zoom_in", lang), id=ids.TASK_ZOOM_HINT,
+                               className=map_view.hint_class(settings, bounds))],
                      id=ids.TASK_MAP_WRAP, className="gm-map-wrap gm-tk-map-wrap"),
             panel,
             dcc.Store(id=ids.TASK_SELECTION, data=dict(EMPTY_SELECTION)),
@@ -395,11 +412,17 @@ def layout(task: str | None = None, grid: str | None = None, **_query) -> html.D
             dcc.Store(id=ids.TASK_ITEM, data=None),
             dcc.Store(id=ids.TASK_ITEM_VERSION, data=None),
             *tc.data_poll("tasks", version),
+            dcc.Store(id=map_view.view_store_id(ids.TASK_MAP)),
+            dcc.Store(id=ids.TASK_VIEW_CONFIG, data=map_view.view_config(settings, version, VIEW_LAYERS)),
         ],
     )
 
 
 # --- callbacks in the browser ------------------------------------------------------------------------
+
+# The map's view -> its layers' URLs and the zoom-in hint (as on the command map).
+map_view.register_view_urls(ids.TASK_MAP, ids.TASK_VIEW_CONFIG, ids.TASK_ZOOM_HINT,
+                            [ids.task_layer(m.name) for m in VIEW_LAYERS])
 
 # A drawing from the server into the editor (cleared after a task is created).
 dash.clientside_callback(
@@ -464,6 +487,7 @@ def choose_tab(_new, _list):
     Output(ids.TASK_TYPE, "options"),
     Output(ids.TASK_STATE_FILTER, "options"),
     Output(f"{ids.TASK_MAP_WRAP}-legend", "children"),
+    Output(ids.TASK_ZOOM_HINT, "children"),
     Input(ids.TASK_MODE, "value"),
     Input(ids.LANG_STORE, "data"),
 )
@@ -480,7 +504,7 @@ def translate(mode: str | None, lang: str | None):
                      *({"label": tc.state_name(s, lang), "value": s} for s in tc.STATE_ORDER)]
     return (t(f"tasks.hint.{mode or 'drawn_area'}", lang), t("tasks.title_placeholder", lang),
             t("tasks.area_placeholder", lang), t("tasks.validate_note", lang), type_options or no_update,
-            state_options, tc.state_legend(lang))
+            state_options, tc.state_legend(lang), t("tasks.zoom_in", lang))
 
 
 @dash.callback(
