@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -213,6 +214,12 @@ class KeyPerson(Base):
     geom: Mapped[WKBElement] = mapped_column(_point())
 
     categories: Mapped[list[KeyPersonCategory]] = relationship(secondary=key_person_category_link)
+
+    # Home observation reads the starts of the last days: only the few rows with one (migration 0014).
+    __table_args__ = (
+        Index("ix_key_person_observation_start", "observation_start",
+              postgresql_where=text("observation_start IS NOT NULL")),
+    )
 
 
 class Staff(Base):

@@ -1,6 +1,6 @@
 """Contacts with key people and checkpoint duty rosters (issue 5): the tables of migration 0005;
 service coverage kept per grid and kind (issue 8): the tables of migration 0012; staff per grid
-and role: those of 0013.
+and role: those of 0013; distinct key persons per grid: those of 0014.
 
 Same conventions as gridmap.db.models: singular table names, integer ``id``, parents as
 ``<parent>_id``, times with time zone. Import this module wherever these tables must be in
@@ -133,6 +133,36 @@ class StaffCountDirty(Base):
     triggers, deleted by the repair."""
 
     __tablename__ = "staff_count_dirty"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    grid_id: Mapped[int | None]
+    everything: Mapped[bool] = mapped_column(Boolean, server_default=false())
+
+
+class GridKeyPersonCount(Base):
+    """Distinct key persons of a grid, through their household's building (kept; see migration 0014)."""
+
+    __tablename__ = "grid_key_person_count"
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"), primary_key=True)
+    n: Mapped[int]
+
+    __table_args__ = (CheckConstraint("n > 0", name="grid_key_person_count_positive"),)
+
+
+class KeyPersonCountState(Base):
+    """When the kept key person counts were last computed in full (one row, id 1; NULL: never)."""
+
+    __tablename__ = "key_person_count_state"
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    computed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (CheckConstraint("id = 1", name="key_person_count_state_one_row"),)
+
+
+class KeyPersonCountDirty(Base):
+    """Grids whose key person counts changed since the last repair, or everything. Appended by
+    triggers, deleted by the repair."""
+
+    __tablename__ = "key_person_count_dirty"
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     grid_id: Mapped[int | None]
     everything: Mapped[bool] = mapped_column(Boolean, server_default=false())

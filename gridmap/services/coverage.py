@@ -56,16 +56,41 @@ That left ~5.5 s, most of it in three parts (measured again on the city, medians
   the late people as a JSON array. The log had also never been VACUUMed after the bulk load (no
   visibility map, so index-only scans read every heap row): the loaders now VACUUM (ANALYZE)
   after their commit (:func:`gridmap.services.demo.vacuum_after_commit`).
+
+That left ~2.1-2.8 s (the parts ~1.5 s; assembling 10,000 GridMetrics the rest). Third round
+(medians of five on gridmap_city; all grids ~2.1 s -> ~1.35 s, identical output):
+
+- distinct key persons (~0.8-1 s: DISTINCT ON over 0.8 M category links, and a look through
+  key_person for persons without a category that found none) are kept per grid (migration 0014,
+  :func:`kept_key_persons_by_grid`) with the pattern of 0013, the full computation counting persons
+  through their household's building (:func:`key_person_counts_by_grid`: ~0.9 s for the city, a few
+  milliseconds for the grids a change names). The categories come from ``grid_key_count`` as two
+  arrays per grid; ~0.11 s left, most of it the per-category dicts;
+- home observation (~0.3-0.6 s): a partial index on ``key_person(observation_start)`` (0014) finds
+  the ~46 k starts; the people then arrive as one JSON array per grid instead of 45 k rows, whose
+  one-by-one fetch through the driver cost more than the query (~0.3 s left);
+- every result is fetched with ``.all()``: iterating a result fetches row by row, ~2x slower for
+  tens of thousands of rows; kept staff come as arrays per grid (10 k rows, not 77 k);
+- Python's cycle collector ran full passes over the ~200 k objects being built and freed nothing:
+  paused while the metrics are built (:func:`_without_cyclic_gc`), ~0.5 s;
+- the loaders compute every kept figure (0012-0014) in their transaction
+  (:func:`rebuild_kept_figures`: ~11 s of the city load, 7.5 s of it service coverage), so the
+  first read after a load repairs nothing.
+
+Still the largest: contacts (~0.6 s: grouping 140 k vulnerable people with their categories and
+the window's 300 k log rows, and the late ones as JSON) and checkpoint duty (~0.25 s).
 """
 
 
 from __future__ import annotations
 
 import functools
+import gc
+import json
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -238,34 +263,28 @@ _GRIDS_SQL = (
     """
 )
 
-# Persons per category: the kept per-grid counts of migration 0010 (one row per grid and
-# category; a link is one person in one category, so its count is the count of distinct persons).
+# Persons per category: the kept per-grid counts of migration 0010 (a link is one person in one
+# category, so its count is the count of distinct persons); one row per grid, the categories as
+# two arrays (120 k rows of a city cost more to fetch than 10 k).
 _KEY_CATEGORIES_SQL = (
     f"""
-    SELECT k.grid_id, c.code, k.n
+    SELECT k.grid_id, array_agg(c.code), array_agg(k.n)
     FROM grid_key_count k JOIN key_person_category c ON c.id = k.category_id
     WHERE k.n > 0 AND {_IN_GRIDS.format(col="k.grid_id")}
+    GROUP BY k.grid_id
     """
 )
 
-# Distinct persons per grid: those with a category through the building their links carry (kept
-# by the triggers of 0008), the rare ones without through their household.
+# Distinct persons per grid, through their household's building: the definition, for the full
+# computation and the repair of the kept counts (migration 0014) alike. For all grids a hashed pass
+# over the households (~1 s at city scale, so not on every read); for a few grids the indexes
+# building(grid_id) -> household(building_id) -> key_person(household_id), milliseconds.
 _KEY_PERSONS_SQL = (
     f"""
-    SELECT grid_id, sum(n)::int AS n FROM (
-      SELECT b.grid_id, count(*) AS n
-      FROM (SELECT DISTINCT ON (l.key_person_id) l.building_id FROM key_person_category_link l
-            WHERE [[l.building_id IN (SELECT id FROM building WHERE grid_id = ANY(CAST(:ids AS integer[])))]]
-            ORDER BY l.key_person_id) l
-      JOIN building b ON b.id = l.building_id
-      GROUP BY b.grid_id
-      UNION ALL
-      SELECT b.grid_id, count(*)
-      FROM key_person kp JOIN household h ON h.id = kp.household_id JOIN building b ON b.id = h.building_id
-      WHERE NOT EXISTS (SELECT 1 FROM key_person_category_link l WHERE l.key_person_id = kp.id)
-        AND {_IN_GRIDS.format(col="b.grid_id")}
-      GROUP BY b.grid_id) x
-    GROUP BY grid_id
+    SELECT b.grid_id, count(*)::int AS n
+    FROM key_person kp JOIN household h ON h.id = kp.household_id JOIN building b ON b.id = h.building_id
+    WHERE {_IN_GRIDS.format(col="b.grid_id")}
+    GROUP BY b.grid_id
     """
 )
 
@@ -433,17 +452,21 @@ _COVERAGE_SQL = (
     """
 )
 
+# Persons in home observation per grid, one row per grid with the people as JSON, in the order
+# shown (start, id): 45,000 rows of a city cost ~0.4 s to fetch one by one, 10,000 JSON arrays a
+# fraction of that. The partial index of 0014 finds the starts of the last days.
 _OBSERVATION_SQL = (
     f"""
-    SELECT b.grid_id, kp.id, array_agg(c.code ORDER BY c.sort_order, c.code) AS codes, kp.observation_start
-    FROM key_person kp
-    JOIN key_person_category_link l ON l.key_person_id = kp.id
-    JOIN key_person_category c ON c.id = l.category_id AND c.code = ANY(:codes)
-    JOIN building b ON b.id = l.building_id
-    WHERE kp.observation_start > :since AND kp.observation_start <= :today
-      AND {_IN_GRIDS.format(col="b.grid_id")}
-    GROUP BY b.grid_id, kp.id, kp.observation_start
-    ORDER BY b.grid_id, kp.observation_start, kp.id
+    SELECT grid_id, json_agg(json_build_array(id, codes, observation_start) ORDER BY observation_start, id)::text
+    FROM (SELECT b.grid_id, kp.id, array_agg(c.code ORDER BY c.sort_order, c.code) AS codes, kp.observation_start
+          FROM key_person kp
+          JOIN key_person_category_link l ON l.key_person_id = kp.id
+          JOIN key_person_category c ON c.id = l.category_id AND c.code = ANY(:codes)
+          JOIN building b ON b.id = l.building_id
+          WHERE kp.observation_start > :since AND kp.observation_start <= :today
+            AND {_IN_GRIDS.format(col="b.grid_id")}
+          GROUP BY b.grid_id, kp.id, kp.observation_start) x
+    GROUP BY grid_id
     """
 )
 
@@ -475,18 +498,27 @@ def _grid_rows(session: Session, ids: list[int] | None):
 
 
 def key_persons_by_grid(session: Session, ids: list[int] | None) -> dict[int, tuple[int, dict[str, int]]]:
-    """Per grid: (distinct key persons, persons per category)."""
-    some = ids is not None
-    by_code: dict[int, dict[str, int]] = {}
-    for grid_id, code, n in session.execute(_q(_KEY_CATEGORIES_SQL, some), {"ids": ids}):
-        by_code.setdefault(grid_id, {})[code] = n
-    persons = dict(session.execute(_q(_KEY_PERSONS_SQL, some), {"ids": ids}).all())
-    return {g: (persons.get(g, 0), dict(sorted(by_code.get(g, {}).items()))) for g in persons.keys() | by_code.keys()}
+    """Per grid: (distinct key persons, persons per category), the persons counted from the rows
+    (the check of the kept counts; :func:`kept_key_persons_by_grid` is what the metrics read)."""
+    return _with_categories(session, ids, key_person_counts_by_grid(session, ids))
+
+
+def key_person_counts_by_grid(session: Session, ids: list[int] | None) -> dict[int, int]:
+    """Per grid: distinct key persons, computed from the rows (the full computation)."""
+    return dict(session.execute(_q(_KEY_PERSONS_SQL, ids is not None), {"ids": ids}).all())
+
+
+def _with_categories(
+    session: Session, ids: list[int] | None, persons: dict[int, int]
+) -> dict[int, tuple[int, dict[str, int]]]:
+    by_code = {grid_id: dict(sorted(zip(codes, ns, strict=True)))
+               for grid_id, codes, ns in session.execute(_q(_KEY_CATEGORIES_SQL, ids is not None), {"ids": ids}).all()}
+    return {g: (persons.get(g, 0), by_code.get(g, {})) for g in persons.keys() | by_code.keys()}
 
 
 def staff_by_grid(session: Session, ids: list[int] | None) -> dict[int, dict[str, int]]:
     """Per grid: active staff by role, computed from the assignments (the check of the kept counts)."""
-    return _by_role(session.execute(_q(_STAFF_SQL, ids is not None), {"ids": ids}))
+    return _by_role(session.execute(_q(_STAFF_SQL, ids is not None), {"ids": ids}).all())
 
 
 def _by_role(rows) -> dict[int, dict[str, int]]:
@@ -496,71 +528,171 @@ def _by_role(rows) -> dict[int, dict[str, int]]:
     return {g: dict(sorted(r.items())) for g, r in out.items()}
 
 
-# -- staff per grid and role kept (migration 0013) -----------------------------------------------
+# -- figures kept per grid, repaired from a log of the grids that changed (0013, 0014) -----------
 
 
 @dataclass
-class StaffCountRefresh:
+class KeptRefresh:
     mode: str  # 'fresh' (nothing to do), 'repaired' (the logged grids), 'full'
     log_rows: int
-    grids: int  # grids recomputed (full: those with staff)
+    grids: int  # grids recomputed (full: those with a figure)
     ms: float
 
 
-def refresh_staff_counts(session: Session, *, full: bool = False) -> StaffCountRefresh:
+StaffCountRefresh = KeptRefresh  # the name of 0013
+
+
+# The statements of a table kept per grid, its one-row state and its log; filled in by
+# :func:`_kept_per_grid` from the table names of the constants _STAFF_KEPT and _KEY_PERSONS_KEPT
+# below (names fixed in code, never input; values go in as bound parameters).
+_KEPT_STATEMENTS = {
+    "stale": "SELECT s.computed_at IS NULL OR EXISTS (SELECT 1 FROM {dirty}) "
+             "FROM (SELECT 1) one LEFT JOIN {state} s ON s.id = 1",
+    "lock_row": "INSERT INTO {state} (id) VALUES (1) ON CONFLICT (id) DO NOTHING",
+    "lock": "SELECT computed_at FROM {state} WHERE id = 1 FOR UPDATE",
+    "logged": "SELECT id, grid_id, everything FROM {dirty}",
+    "clear": "DELETE FROM {table}",
+    "clear_grids": "DELETE FROM {table} WHERE grid_id = ANY(:ids)",
+    # Grids deleted since (their figures went with them) are left out.
+    "insert": "INSERT INTO {table} ({columns}) SELECT {columns} FROM unnest({arrays}) AS x({columns}) "
+              "WHERE EXISTS (SELECT 1 FROM grid WHERE grid.id = x.grid_id)",
+    "forget": "DELETE FROM {dirty} WHERE id = ANY(:ids)",
+    "computed": "UPDATE {state} SET computed_at = now() WHERE id = 1",
+}
+
+
+@dataclass(frozen=True)
+class _KeptPerGrid:
+    """A table of figures per grid (``grid_id`` first, ``n`` last, maybe a key between), its
+    one-row state (``computed_at``, NULL: never) and the log of grids its triggers write."""
+
+    columns: int
+    sql: dict[str, TextClause]
+    compute: Callable[[Session, list[int] | None], list[tuple]]  # the full computation's rows
+
+
+def _kept_per_grid(table: str, columns: tuple[tuple[str, str], ...], state: str, dirty: str,
+                   compute: Callable[[Session, list[int] | None], list[tuple]]) -> _KeptPerGrid:
+    """``columns``: (name, SQL type) as inserted."""
+    names = {
+        "table": table, "state": state, "dirty": dirty, "columns": ", ".join(c for c, _t in columns),
+        "arrays": ", ".join("CAST(:c{} AS {}[])".format(i, t) for i, (_c, t) in enumerate(columns)),  # noqa: UP032
+    }
+    return _KeptPerGrid(len(columns), {k: text(v.format(**names)) for k, v in _KEPT_STATEMENTS.items()}, compute)
+
+
+def _refresh_kept(session: Session, kept: _KeptPerGrid, full: bool) -> KeptRefresh:
+    """Recompute, with the full computation's query, the grids the log names, or everything when
+    ``full``, when nothing was computed yet or after a TRUNCATE; in the caller's transaction.
+    Same locking and the same rule for log rows committed meanwhile as
+    :func:`refresh_service_coverage`."""
+    t0 = time.perf_counter()
+    sql = kept.sql
+    session.execute(sql["lock_row"])
+    computed = session.execute(sql["lock"]).scalar_one()
+    logged = session.execute(sql["logged"]).all()
+    full = full or computed is None or any(r.everything for r in logged)
+    if full:
+        session.execute(sql["clear"])
+        rows = kept.compute(session, None)
+        recomputed = len({r[0] for r in rows})
+    else:
+        ids = sorted({r.grid_id for r in logged if r.grid_id is not None})
+        rows = kept.compute(session, ids) if ids else []
+        if ids:
+            session.execute(sql["clear_grids"], {"ids": ids})
+        recomputed = len(ids)
+    if rows:
+        session.execute(sql["insert"], {f"c{i}": [r[i] for r in rows] for i in range(kept.columns)})
+    if logged:
+        session.execute(sql["forget"], {"ids": [r.id for r in logged]})
+    if full:
+        session.execute(sql["computed"])
+    mode = "full" if full else ("repaired" if logged else "fresh")
+    return KeptRefresh(mode, len(logged), recomputed, round((time.perf_counter() - t0) * 1000, 2))
+
+
+def _fresh(session: Session, kept: _KeptPerGrid) -> None:
+    """Repair ``kept`` first when anything changed (readers that find it fresh take no lock)."""
+    if session.execute(kept.sql["stale"]).scalar_one():
+        _refresh_kept(session, kept, False)
+
+
+# -- staff per grid and role kept (migration 0013) -----------------------------------------------
+
+_STAFF_KEPT = _kept_per_grid(
+    "grid_staff_count", (("grid_id", "integer"), ("role", "text"), ("n", "integer")),
+    state="staff_count_state", dirty="staff_count_dirty",
+    compute=lambda session, ids: [(g, role, n) for g, roles in staff_by_grid(session, ids).items()
+                                  for role, n in roles.items()],
+)
+
+
+def refresh_staff_counts(session: Session, *, full: bool = False) -> KeptRefresh:
     """Bring the kept staff counts up to date with the rows, in the caller's transaction.
 
     Recomputes, with the query of the full computation (:func:`staff_by_grid`), the grids the
     change log names, or everything when ``full``, when nothing was computed yet or after a
-    TRUNCATE. Same locking and the same rule for log rows committed meanwhile as
-    :func:`refresh_service_coverage`.
+    TRUNCATE (:func:`_refresh_kept`).
     """
-    t0 = time.perf_counter()
-    session.execute(text("INSERT INTO staff_count_state (id) VALUES (1) ON CONFLICT (id) DO NOTHING"))
-    computed = session.execute(text("SELECT computed_at FROM staff_count_state WHERE id = 1 FOR UPDATE")).scalar_one()
-    logged = session.execute(text("SELECT id, grid_id, everything FROM staff_count_dirty")).all()
-    full = full or computed is None or any(r.everything for r in logged)
-    if full:
-        session.execute(text("DELETE FROM grid_staff_count"))
-        figures = staff_by_grid(session, None)
-        recomputed = len(figures)
-    else:
-        ids = sorted({r.grid_id for r in logged if r.grid_id is not None})
-        figures = staff_by_grid(session, ids) if ids else {}
-        if ids:
-            session.execute(text("DELETE FROM grid_staff_count WHERE grid_id = ANY(:ids)"), {"ids": ids})
-        recomputed = len(ids)
-    rows = [(g, role, n) for g, roles in figures.items() for role, n in roles.items()]
-    if rows:
-        # Grids deleted since (their counts went with them) are left out.
-        session.execute(text(
-            "INSERT INTO grid_staff_count (grid_id, role, n) "
-            "SELECT g, r, n FROM unnest(CAST(:g AS integer[]), CAST(:r AS text[]), CAST(:n AS integer[])) AS x(g, r, n) "
-            "WHERE EXISTS (SELECT 1 FROM grid WHERE grid.id = x.g)"
-        ), {"g": [r[0] for r in rows], "r": [r[1] for r in rows], "n": [r[2] for r in rows]})
-    if logged:
-        session.execute(text("DELETE FROM staff_count_dirty WHERE id = ANY(:ids)"), {"ids": [r.id for r in logged]})
-    if full:
-        session.execute(text("UPDATE staff_count_state SET computed_at = now() WHERE id = 1"))
-    mode = "full" if full else ("repaired" if logged else "fresh")
-    return StaffCountRefresh(mode, len(logged), recomputed, round((time.perf_counter() - t0) * 1000, 2))
+    return _refresh_kept(session, _STAFF_KEPT, full)
 
 
+# One row per grid, the roles as two arrays (77 k rows of a city cost more to fetch than 10 k).
 _KEPT_STAFF_SQL = f"""
-    SELECT grid_id, role, n FROM grid_staff_count WHERE {_IN_GRIDS.format(col="grid_id")}
+    SELECT grid_id, array_agg(role), array_agg(n) FROM grid_staff_count WHERE {_IN_GRIDS.format(col="grid_id")}
+    GROUP BY grid_id
 """
 
 
 def kept_staff_by_grid(session: Session, ids: list[int] | None) -> dict[int, dict[str, int]]:
     """Per grid: active staff by role, the same figures as :func:`staff_by_grid`, from the kept
     counts, repaired first when anything changed (so never stale, as :func:`kept_service_coverage`)."""
-    stale = session.execute(text(
-        "SELECT s.computed_at IS NULL OR EXISTS (SELECT 1 FROM staff_count_dirty) "
-        "FROM (SELECT 1) one LEFT JOIN staff_count_state s ON s.id = 1"
-    )).scalar_one()
-    if stale:
-        refresh_staff_counts(session)
-    return _by_role(session.execute(_q(_KEPT_STAFF_SQL, ids is not None), {"ids": ids}))
+    _fresh(session, _STAFF_KEPT)
+    rows = session.execute(_q(_KEPT_STAFF_SQL, ids is not None), {"ids": ids}).all()
+    return {g: dict(sorted(zip(roles, ns, strict=True))) for g, roles, ns in rows}
+
+
+# -- distinct key persons per grid kept (migration 0014) -----------------------------------------
+
+_KEY_PERSONS_KEPT = _kept_per_grid(
+    "grid_key_person_count", (("grid_id", "integer"), ("n", "integer")),
+    state="key_person_count_state", dirty="key_person_count_dirty",
+    compute=lambda session, ids: list(key_person_counts_by_grid(session, ids).items()),
+)
+
+
+def refresh_key_person_counts(session: Session, *, full: bool = False) -> KeptRefresh:
+    """Bring the kept distinct key persons per grid up to date with the rows, in the caller's
+    transaction: the grids the change log names, recomputed with :func:`key_person_counts_by_grid`,
+    or everything (:func:`_refresh_kept`)."""
+    return _refresh_kept(session, _KEY_PERSONS_KEPT, full)
+
+
+_KEPT_KEY_PERSONS_SQL = f"""
+    SELECT grid_id, n FROM grid_key_person_count WHERE {_IN_GRIDS.format(col="grid_id")}
+"""
+
+
+def kept_key_persons_by_grid(session: Session, ids: list[int] | None) -> dict[int, tuple[int, dict[str, int]]]:
+    """Per grid: (distinct key persons, persons per category), the same figures as
+    :func:`key_persons_by_grid`: the persons from the kept counts, repaired first when anything
+    changed; the categories from ``grid_key_count`` (kept by the triggers of 0008/0010)."""
+    _fresh(session, _KEY_PERSONS_KEPT)
+    persons = dict(session.execute(_q(_KEPT_KEY_PERSONS_SQL, ids is not None), {"ids": ids}).all())
+    return _with_categories(session, ids, persons)
+
+
+def rebuild_kept_figures(session: Session, settings: Settings) -> dict[str, KeptRefresh | CoverageRefresh]:
+    """Compute every kept per-grid figure in full (service coverage, staff, key persons), in the
+    caller's transaction: the loaders call it before their commit, so the first metrics read
+    after a load does not pay for it (city: see the module docstring for the time)."""
+    with _tuned(session, settings):
+        return {
+            "service_coverage": refresh_service_coverage(session, settings, full=True),
+            "staff_counts": refresh_staff_counts(session, full=True),
+            "key_person_counts": refresh_key_person_counts(session, full=True),
+        }
 
 
 def controlled_by_grid(
@@ -571,7 +703,7 @@ def controlled_by_grid(
         _q(_CONTROLLED_SQL, ids is not None),
         {"ids": ids, "now": now, "classes": list(rules.DELIVERY_AREA_CLASSES),
          "share": settings.building_inside_share},
-    )
+    ).all()
     return {grid_id: (int(n), code) for grid_id, n, code in rows}
 
 
@@ -610,7 +742,7 @@ def contacts_by_grid(
     for grid_id, vulnerable, on_time, late in session.execute(
         _q(_CONTACTS_ALL_SQL if ids is None else _CONTACTS_SOME_SQL, ids is not None),
         {"ids": ids, "since": since, "now": now, "required": required},
-    ):
+    ).all():
         overdue = []
         for kp_id, codes, n, last in late or ():
             overdue.append(OverdueContact(
@@ -698,7 +830,7 @@ def service_coverage(
     rows = session.execute(
         _q(_COVERAGE_SQL, grid_ids is not None),
         {"ids": grid_ids, "kinds": list(kinds), "dist": settings.service_walk_distance_m},
-    )
+    ).all()
     for grid_id, kind, within in rows:
         out.setdefault(grid_id, {})[kind] = int(within)
     return out
@@ -823,7 +955,7 @@ def kept_service_coverage(
     if state.dirty or not _state_fits(state, settings):
         refresh_service_coverage(session, settings)
     out: dict[int, dict[str, int]] = {}
-    rows = session.execute(_q(_KEPT_SQL, grid_ids is not None), {"ids": grid_ids})
+    rows = session.execute(_q(_KEPT_SQL, grid_ids is not None), {"ids": grid_ids}).all()
     for grid_id, kind, n in rows:
         out.setdefault(grid_id, {})[kind] = n
     return out
@@ -844,11 +976,13 @@ def observation_by_grid(
     rows = session.execute(_q(_OBSERVATION_SQL, ids is not None), {
         "ids": ids, "codes": list(settings.home_observation_categories),
         "today": today, "since": today - timedelta(days=days),
-    })
-    for grid_id, kp_id, codes, start in rows:
-        left = rules.observation_days_left(start, today, days)
-        if left is not None:
-            out.setdefault(grid_id, []).append(ObservedPerson(kp_id, list(codes), start, left))
+    }).all()
+    for grid_id, people in rows:
+        for kp_id, codes, start in json.loads(people):
+            start = date.fromisoformat(start)
+            left = rules.observation_days_left(start, today, days)
+            if left is not None:
+                out.setdefault(grid_id, []).append(ObservedPerson(kp_id, codes, start, left))
     return out
 
 
@@ -870,15 +1004,33 @@ def grid_metrics(
     """Every metric of issue 5 for ``grid_ids`` (all grids when None), ordered by grid code."""
     _require_aware(now)
     ids = sorted(set(grid_ids)) if grid_ids is not None else None
-    with _tuned(session, settings):
+    with _tuned(session, settings), _without_cyclic_gc():
         return _grid_metrics(session, settings, now, ids)
+
+
+@contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """Python's cycle collector paused while the metrics are built, then as it was.
+
+    The metrics of a city are ~200,000 small objects (rows, people, gaps, one GridMetrics per
+    grid), all without cycles: the collector found nothing to free, yet its full passes over
+    the growing heap cost ~0.5 s of ~1.8 s (measured on gridmap_city). Reference counting still
+    frees everything; another thread's cycles wait until the end of this call at most.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _grid_metrics(session: Session, settings: Settings, now: datetime, ids: list[int] | None) -> list[GridMetrics]:
     grids = _grid_rows(session, ids)
     if not grids:
         return []
-    key_persons = key_persons_by_grid(session, ids)
+    key_persons = kept_key_persons_by_grid(session, ids)
     staff = kept_staff_by_grid(session, ids)
     controlled = controlled_by_grid(session, settings, now, ids)
     contacts = contacts_by_grid(session, settings, now, ids)
@@ -886,11 +1038,14 @@ def _grid_metrics(session: Session, settings: Settings, now: datetime, ids: list
     kinds = tuple(settings.coverage_service_kinds)
     covered = kept_service_coverage(session, settings, ids)
     observed = observation_by_grid(session, settings, now, ids)
-    window_start, window_end = rules.contact_window(now, settings.vulnerable_contact_window_days)
     tz = local_tz(settings)
+    # Once, not once per grid (10,000 conversions to the local zone cost ~50 ms).
+    window_start, window_end = (t.astimezone(tz) for t in rules.contact_window(
+        now, settings.vulnerable_contact_window_days))
 
     out: list[GridMetrics] = []
     for g in grids:
+        kept_kinds = covered.get(g.id, {})
         roles = staff.get(g.id, {})
         persons, by_category = key_persons.get(g.id, (0, {}))
         inside, area_class = controlled.get(g.id, (0, None))
@@ -908,7 +1063,7 @@ def _grid_metrics(session: Session, settings: Settings, now: datetime, ids: list
                 vulnerable=vulnerable, on_time=on_time, share_on_time=rules.share(on_time, vulnerable),
                 required=settings.vulnerable_contacts_per_week,
                 window_days=settings.vulnerable_contact_window_days,
-                window_start=window_start.astimezone(tz), window_end=window_end.astimezone(tz),
+                window_start=window_start, window_end=window_end,
                 overdue=overdue,
             ),
             checkpoints=CheckpointDuty(
@@ -922,7 +1077,7 @@ def _grid_metrics(session: Session, settings: Settings, now: datetime, ids: list
                 kinds={
                     k: KindCover(n, rules.share(n, g.households))
                     for k in kinds
-                    for n in [covered.get(g.id, {}).get(k, 0)]
+                    for n in [kept_kinds.get(k, 0)]
                 },
             ),
             home_observation=HomeObservation(len(people), settings.home_observation_days, people),

@@ -3,6 +3,7 @@ chunks, trigger totals, and the same database whether the chunks come from worke
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
 
 from gridmap.domain.city import CHUNK_TABLES, CitySpec
@@ -106,6 +107,31 @@ def test_load_demo_dispatches_the_city_scale(session, settings, now, monkeypatch
     monkeypatch.setattr(city, "default_workers", lambda: 0)  # the worker path has its own test
     written = load_demo(session, settings=settings, now=now, scale="city", seed=5, replace=True)
     assert written["grid"] == 8 and written["district"] == 2
+
+
+@pytest.mark.parametrize("scale", ["city", "small"])
+def test_a_load_leaves_the_kept_per_grid_figures_computed(session, settings, now, monkeypatch, scale):
+    """The loaders compute the kept figures (0012-0014) in their transaction: the first metrics
+    read after a load repairs nothing, and finds what the live computations find."""
+    import gridmap.services.city as city
+    from gridmap.services import coverage
+
+    monkeypatch.setattr(city, "CitySpec", lambda **_kw: CitySpec.tiny())
+    monkeypatch.setattr(city, "default_workers", lambda: 0)
+    load_demo(session, settings=settings, now=now, scale=scale, seed=5, replace=True)
+    for state, dirty in (("service_coverage_state", "service_coverage_dirty"),
+                         ("staff_count_state", "staff_count_dirty"),
+                         ("key_person_count_state", "key_person_count_dirty")):
+        assert session.execute(text(f"SELECT computed_at IS NOT NULL FROM {state}")).scalar_one(), state
+        assert session.execute(text(f"SELECT count(*) FROM {dirty}")).scalar_one() == 0, dirty
+    assert coverage.refresh_staff_counts(session).mode == "fresh"
+    assert coverage.refresh_key_person_counts(session).mode == "fresh"
+    assert coverage.refresh_service_coverage(session, settings).mode == "fresh"
+    assert coverage.kept_key_persons_by_grid(session, None) == coverage.key_persons_by_grid(session, None)
+    assert coverage.kept_staff_by_grid(session, None) == coverage.staff_by_grid(session, None)
+    live = coverage.service_coverage(session, settings)
+    assert coverage.kept_service_coverage(session, settings) == {
+        g: {k: n for k, n in kinds.items() if n} for g, kinds in live.items() if any(kinds.values())}
 
 
 def test_a_committed_load_is_vacuumed_and_a_rolled_back_one_is_not(engine):
