@@ -109,6 +109,16 @@ DEMO_USER = "commander"
 DEMO_PASSWORD = "demo-commander"
 
 
+def log_out(driver, base_url: str) -> None:
+    """End ``driver``'s session on the server (``/logout``), then drop its cookies.
+
+    Deleting the cookies alone races: a request still under way (the favicon of the page just
+    opened) can bring the refreshed session cookie back a moment later; an ended session cannot.
+    """
+    driver.get(base_url + "/logout")
+    driver.delete_all_cookies()
+
+
 def login(driver, base_url: str, user: str = DEMO_USER, password: str = DEMO_PASSWORD) -> None:
     """Log ``driver`` in through the log-in page."""
     from selenium.webdriver.common.by import By

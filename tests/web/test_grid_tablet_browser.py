@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from gridmap.config import Settings
 from gridmap.services import tasks
 from gridmap.web import ids
-from tests.web.conftest import DEMO_PASSWORD, DEMO_USER, WINDOW, login
+from tests.web.conftest import DEMO_PASSWORD, DEMO_USER, WINDOW, log_out, login
 from tests.web.test_wall_browser import set_viewport
 
 pytestmark = pytest.mark.browser
@@ -31,8 +31,7 @@ def _wait(driver, seconds: float = 30) -> WebDriverWait:
 
 
 def _login_as(driver, base_url: str, user: str = DEMO_USER, password: str = DEMO_PASSWORD) -> None:
-    driver.get(base_url + "/healthz")
-    driver.delete_all_cookies()
+    log_out(driver, base_url)
     login(driver, base_url, user, password)
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from gridmap.config import Settings
 from gridmap.web import create_app, ids
-from tests.web.conftest import login, login_client, requested_urls
+from tests.web.conftest import log_out, login, login_client, requested_urls
 from tests.web.test_map_browser import FIND_CLICKABLE_GRID, GRID_PATHS
 
 
@@ -38,8 +38,7 @@ def _fetch_status(driver, path: str) -> int:
 
 
 def _logged_out(driver, base: str) -> None:
-    driver.get(base + "/healthz")
-    driver.delete_all_cookies()
+    log_out(driver, base)
 
 
 @pytest.mark.browser
