@@ -28,7 +28,7 @@ from sqlalchemy import (
     false,
     func,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from gridmap.db.models import Base
 from gridmap.domain.coverage import CONTACT_METHODS
@@ -118,24 +118,36 @@ class GridStaffCount(Base):
     __table_args__ = (CheckConstraint("n > 0", name="grid_staff_count_positive"),)
 
 
-class StaffCountState(Base):
-    """When the kept staff counts were last computed in full (one row, id 1; NULL: never)."""
+class _KeptState:
+    """When a kept per-grid figure was last computed in full (one row, id 1; NULL: never)."""
 
-    __tablename__ = "staff_count_state"
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     computed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (CheckConstraint("id = 1", name="staff_count_state_one_row"),)
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple:
+        return (CheckConstraint("id = 1", name=f"{cls.__tablename__}_one_row"),)
 
 
-class StaffCountDirty(Base):
-    """Grids whose staff counts changed since the last repair, or everything. Appended by
+class _GridDirtyLog:
+    """Grids whose kept figure changed since the last repair, or everything. Appended by
     triggers, deleted by the repair."""
 
-    __tablename__ = "staff_count_dirty"
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     grid_id: Mapped[int | None]
     everything: Mapped[bool] = mapped_column(Boolean, server_default=false())
+
+
+class StaffCountState(_KeptState, Base):
+    """When the kept staff counts were last computed in full."""
+
+    __tablename__ = "staff_count_state"
+
+
+class StaffCountDirty(_GridDirtyLog, Base):
+    """Grids whose staff counts changed since the last repair (migration 0013)."""
+
+    __tablename__ = "staff_count_dirty"
 
 
 class GridKeyPersonCount(Base):
@@ -148,21 +160,13 @@ class GridKeyPersonCount(Base):
     __table_args__ = (CheckConstraint("n > 0", name="grid_key_person_count_positive"),)
 
 
-class KeyPersonCountState(Base):
-    """When the kept key person counts were last computed in full (one row, id 1; NULL: never)."""
+class KeyPersonCountState(_KeptState, Base):
+    """When the kept key person counts were last computed in full."""
 
     __tablename__ = "key_person_count_state"
-    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    computed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-    __table_args__ = (CheckConstraint("id = 1", name="key_person_count_state_one_row"),)
 
 
-class KeyPersonCountDirty(Base):
-    """Grids whose key person counts changed since the last repair, or everything. Appended by
-    triggers, deleted by the repair."""
+class KeyPersonCountDirty(_GridDirtyLog, Base):
+    """Grids whose key person counts changed since the last repair (migration 0014)."""
 
     __tablename__ = "key_person_count_dirty"
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    grid_id: Mapped[int | None]
-    everything: Mapped[bool] = mapped_column(Boolean, server_default=false())

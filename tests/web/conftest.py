@@ -14,6 +14,7 @@ import json
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -176,6 +177,32 @@ def browser(chromium, live_server: LiveServer) -> Iterator:
     # The page may be gone; a fresh one needs no clearing.
     with contextlib.suppress(Exception):
         chromium.execute_script("window.localStorage.clear(); window.sessionStorage.clear();")
+
+
+def zoom_out_until(driver, css: str, *, at_least: int = 0, steps: int = 6, pause_s: float = 0.6) -> None:
+    """Click Leaflet's zoom-out button until ``css`` matches, after at least ``at_least`` clicks."""
+    from selenium.webdriver.common.by import By
+
+    button = driver.find_element(By.CSS_SELECTOR, ".leaflet-control-zoom-out")
+    for step in range(steps):
+        if step >= at_least and driver.find_elements(By.CSS_SELECTOR, css):
+            return
+        button.click()
+        time.sleep(pause_s)
+
+
+def zoom_in_until(driver, css: str, *, steps: int = 10, wait_s: float = 4) -> bool:
+    """Click Leaflet's zoom-in button, a step at a time, until ``css`` matches; whether it did."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    button = driver.find_element(By.CSS_SELECTOR, ".leaflet-control-zoom-in")
+    for _ in range(steps):
+        button.click()
+        with contextlib.suppress(Exception):  # not yet: one more step in
+            WebDriverWait(driver, wait_s, poll_frequency=0.1).until(lambda d: d.find_elements(By.CSS_SELECTOR, css))
+            return True
+    return bool(driver.find_elements(By.CSS_SELECTOR, css))
 
 
 def requested_urls(driver) -> list[str]:

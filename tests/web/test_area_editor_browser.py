@@ -184,23 +184,17 @@ def test_buildings_only_when_zoomed_in_and_picked(browser, live_server, engine):
     """Issue 8: the editor's layers follow the map's view as on the command map: grids generalised
     per zoom band as geobuf, compounds and buildings only for the viewport from their minimum zoom,
     with a hint to zoom in; a building drawn after zooming in is added to the area with a click."""
-    from tests.web.conftest import requested_urls
+    from tests.web.conftest import requested_urls, zoom_in_until, zoom_out_until
 
     with engine.connect() as conn:
         grids = conn.execute(text("SELECT count(*) FROM grid")).scalar_one()
     requested_urls(browser)  # drain what earlier tests requested in this browser
     _open(browser, live_server.url + "/areas")
     _wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, GRID_PATHS)) >= grids)
-    zoom_out = browser.find_element(By.CSS_SELECTOR, ".leaflet-control-zoom-out")
-    zoom_in = browser.find_element(By.CSS_SELECTOR, ".leaflet-control-zoom-in")
 
     # Out to where buildings are not sent (two steps at least: a band of generalised grids of its
     # own): the hint says so, and no building is drawn.
-    for step in range(6):
-        if step >= 2 and browser.find_elements(By.CSS_SELECTOR, AE_HINT_SHOWN):
-            break
-        zoom_out.click()
-        time.sleep(0.6)
+    zoom_out_until(browser, AE_HINT_SHOWN, at_least=2)
     hint = _wait(browser).until(ec.visibility_of_element_located((By.CSS_SELECTOR, AE_HINT_SHOWN)))
     assert "放大地图" in hint.text
     # The opening view may be close enough for buildings; once zoomed out, none is asked for.
@@ -217,13 +211,7 @@ def test_buildings_only_when_zoomed_in_and_picked(browser, live_server, engine):
     _wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, GRID_PATHS)) >= grids)
 
     # In, step by step, until the viewport's buildings arrive; the hint goes.
-    for _ in range(10):
-        zoom_in.click()
-        try:
-            _wait(browser, 4).until(lambda d: d.find_elements(By.CSS_SELECTOR, AE_BUILDINGS))
-            break
-        except Exception:  # not yet: one more step in
-            continue
+    zoom_in_until(browser, AE_BUILDINGS)
     assert browser.find_elements(By.CSS_SELECTOR, AE_BUILDINGS), "no building drawn after zooming in"
     assert not browser.find_elements(By.CSS_SELECTOR, AE_HINT_SHOWN)
     urls += requested_urls(browser)

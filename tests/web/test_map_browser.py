@@ -14,7 +14,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import text
 
 from gridmap.web import ids
-from tests.web.conftest import requested_urls, session_cookie
+from tests.web.conftest import requested_urls, session_cookie, zoom_in_until, zoom_out_until
 
 pytestmark = pytest.mark.browser
 
@@ -172,15 +172,9 @@ def test_buildings_only_when_zoomed_in(browser, live_server, engine):
         grids = conn.execute(text("SELECT count(*) FROM grid")).scalar_one()
     browser.get(live_server.url + "/")
     _wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, GRID_PATHS)) >= grids)
-    zoom_out = browser.find_element(By.CSS_SELECTOR, ".leaflet-control-zoom-out")
-    zoom_in = browser.find_element(By.CSS_SELECTOR, ".leaflet-control-zoom-in")
 
     # Out to where buildings are not sent: the hint says so, in Chinese, and no building is drawn.
-    for _ in range(6):
-        if browser.find_elements(By.CSS_SELECTOR, HINT_SHOWN):
-            break
-        zoom_out.click()
-        time.sleep(0.6)
+    zoom_out_until(browser, HINT_SHOWN)
     hint = _wait(browser).until(ec.visibility_of_element_located((By.CSS_SELECTOR, HINT_SHOWN)))
     assert "放大地图" in hint.text
     time.sleep(1.0)
@@ -193,13 +187,7 @@ def test_buildings_only_when_zoomed_in(browser, live_server, engine):
     assert not [u for u in _layer_requests(browser, "building") if "bbox=" in u]
 
     # In, step by step, until the buildings of the viewport arrive; the hint goes.
-    for _ in range(10):
-        zoom_in.click()
-        try:
-            _wait(browser, 4).until(lambda d: d.find_elements(By.CSS_SELECTOR, BUILDING_PATHS))
-            break
-        except Exception:  # not yet: one more step in
-            continue
+    zoom_in_until(browser, BUILDING_PATHS)
     buildings = browser.find_elements(By.CSS_SELECTOR, BUILDING_PATHS)
     assert buildings, ("no building drawn after zooming in", _layer_requests(browser, "building"))
     assert not browser.find_elements(By.CSS_SELECTOR, HINT_SHOWN)
