@@ -39,6 +39,12 @@ window.gridmap = (function () {
         return v;
     }
 
+    // The community's report is missing today (its id in the hideout's `missing`, set by the page).
+    function reportMissing(p, h) {
+        var missing = (h && h.missing) || [];
+        return missing.length > 0 && missing.indexOf(Number(p.id)) >= 0;
+    }
+
     function num(n) {
         return (n === null || n === undefined) ? "—" : Number(n).toLocaleString();
     }
@@ -53,11 +59,16 @@ window.gridmap = (function () {
             return {color: "#455a64", weight: 2, opacity: 0.8, fill: false, dashArray: "6 4",
                     className: "gm-subdistrict"};
         },
-        community: function (p) {
+        community: function (p, h) {
             // Elevated communities must stand out at district scale.
             var sev = p.severity || 0;
-            return {color: "#37474f", weight: 2, opacity: 0.9, fillColor: p.color || NEUTRAL,
-                    fillOpacity: sev >= 3 ? 0.4 : (sev === 2 ? 0.32 : 0.12), className: "gm-community"};
+            var s = {color: "#37474f", weight: 2, opacity: 0.9, fillColor: p.color || NEUTRAL,
+                     fillOpacity: sev >= 3 ? 0.4 : (sev === 2 ? 0.32 : 0.12), className: "gm-community"};
+            if (reportMissing(p, h)) {  // past the deadline without a report: an alarm (issue 6)
+                s = L.extend(s, {color: "#d50000", weight: 4, opacity: 1, dashArray: "8 5",
+                                 className: "gm-community gm-report-missing"});
+            }
+            return s;
         },
         grid: function (p) {
             var own = flag(p.risk_inherited) === false;
@@ -650,7 +661,9 @@ window.gridmap.coverage = (function () {
         var h = hideoutOf(context);
         if (h.layer === "community") {
             var sev = (feature.properties || {}).severity || 0;
-            s = L.extend({}, s, {fillOpacity: sev >= 3 ? 0.75 : (sev === 2 ? 0.6 : 0.28), weight: 1.5});
+            var missing = (s.className || "").indexOf("gm-report-missing") >= 0;
+            s = L.extend({}, s, {fillOpacity: sev >= 3 ? 0.75 : (sev === 2 ? 0.6 : 0.28),
+                                 weight: missing ? 5 : 1.5}, missing ? {color: "#ff1744"} : {});
         } else if (h.layer === "grid") {
             var own = window.gridmap.flag((feature.properties || {}).risk_inherited) === false;
             s = L.extend({}, s, {fillOpacity: own ? 0.8 : 0, weight: own ? 2 : 0.6, opacity: own ? 1 : 0.45});

@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     # --- the wall display (issue 5) ----------------------------------------------------------------
     # Seconds each view of /wall stays before the next; 0 keeps one view (no rotation).
     wall_rotation_seconds: int = 0
+    # How often the map and the wall look at the clock for reports gone missing at the deadline
+    # (nothing is written then, so the data version does not move).
+    report_alarm_refresh_seconds: int = 60
 
     # --- the map at city scale (issue 8) ----------------------------------------------------------
     # Polygon layers are generalised for the zoom they are drawn at: Douglas-Peucker keeping each

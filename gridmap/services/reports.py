@@ -309,6 +309,16 @@ def report_status(
     return ReportStatus(report_date, rules.deadline_at(report_date, settings.report_deadline, tz), lines, totals)
 
 
+def missing_communities(
+    session: Session, settings: Settings, now: datetime, *, principal: Principal | None = None
+) -> list[int]:
+    """The communities whose report for today (local) is missing at ``now``: past the deadline and
+    nothing filed, not even a zero report. The map and the wall outline them in red."""
+    today = now.astimezone(rules.zone(settings.timezone)).date()
+    return [c.community_id for c in report_status(session, settings, today, now, principal=principal).communities
+            if c.status == rules.MISSING]
+
+
 @dataclass(frozen=True)
 class LevelTotals:
     level: str  # 'district' or 'subdistrict'

@@ -39,6 +39,10 @@ def _row(symbol: Any, text: str) -> html.Div:
     return html.Div([symbol, html.Span(text)], className="gm-legend-row")
 
 
+# The outline of a community whose daily report is missing (gridmap.js, STYLES.community).
+REPORT_MISSING_COLOR = "#d50000"
+
+
 def _swatch(color: str, area: bool = False) -> html.Span:
     if area:
         return html.Span(
@@ -59,6 +63,7 @@ def legend_body(risk_classes: list[dict], service_kinds: list[dict], lang: str) 
     first = [html.H4(t("legend.tiers", lang)), *[_row(_swatch(r["color"]), r["name"]) for r in tiers]]
     if areas:
         first += [html.H4(t("legend.areas", lang)), *[_row(_swatch(r["color"], area=True), r["name"]) for r in areas]]
+    first += [html.H4(t("legend.reports", lang)), _row(_swatch(REPORT_MISSING_COLOR, area=True), t("legend.report_missing", lang))]
     points = [
         html.H4(t("legend.points", lang)),
         _row(_icon("gm-cp", "gm-cp-shape"), t("legend.checkpoint", lang)),

@@ -258,11 +258,13 @@ def reports_chart(figures: dict, lang: str, days: int) -> go.Figure:
     return fig
 
 
-def wall_legend(risk_classes: list[dict]) -> list:
+def wall_legend(risk_classes: list[dict], lang: str = "zh") -> list:
     return [
-        html.Span([html.Span(className="gm-kpi-dot", style={"background": r["color"]}), r["name"]],
-                  className="gm-wall-legend-item")
-        for r in risk_classes
+        *[html.Span([html.Span(className="gm-kpi-dot", style={"background": r["color"]}), r["name"]],
+                    className="gm-wall-legend-item")
+          for r in risk_classes],
+        html.Span([html.Span(className="gm-kpi-dot gm-wall-legend-missing"), t("legend.report_missing", lang)],
+                  className="gm-wall-legend-item"),
     ]
 
 

@@ -46,6 +46,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "map.zoom_in": ("放大地图可查看楼栋、小区出入口和重点人群户", "Zoom in to see buildings, gates and key households"),
     "legend.tiers": ("风险等级", "Risk tiers"),
     "legend.areas": ("区域类别", "Area classes"),
+    "legend.reports": ("日报告", "Daily reports"),
+    "legend.report_missing": ("过截止时间未报社区", "Community report missing"),
     "legend.points": ("点位", "Points"),
     "legend.services": ("服务点", "Service points"),
     "legend.checkpoint": ("进出卡点", "Checkpoint"),

@@ -212,12 +212,15 @@ MAP_COVERAGE_TAB = "map-coverage-tab"  # ranking | gaps
 MAP_COVERAGE_BODY = "map-coverage-body"
 MAP_COVERAGE_VERSION = "map-coverage-version"  # store: the data version last seen (/api/changes)
 MAP_COVERAGE_POLL = "map-coverage-poll"
+MAP_REPORT_ALARM = "map-report-alarm"  # store: ids of the communities whose report is missing today
+MAP_REPORT_CLOCK = "map-report-clock"  # dcc.Interval: look at the clock for the report deadline
 MAP_RANK_ROW = "map-rank-row"  # pattern-matching: {"type": MAP_RANK_ROW, "id": grid_id}
 
 # the wall (pages/wall.py)
 WALL = "wall-root"
 WALL_MAP = "wall-map"
 WALL_POLL = "wall-poll"  # dcc.Interval polling /api/changes
+WALL_CLOCK = "wall-clock"  # dcc.Interval: figures again when the report deadline may have passed
 WALL_VERSION = "wall-version"  # store: the data version the wall shows
 WALL_LINK = "wall-link"  # store: "ok" or "down" (the last poll)
 WALL_CHANGES_URL = "wall-changes-url"  # store: where to poll

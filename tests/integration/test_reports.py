@@ -17,6 +17,7 @@ from gridmap.services.reports import (
     export_report_xlsx,
     file_report,
     file_zero_report,
+    missing_communities,
     report_status,
     report_versions,
     rollup,
@@ -141,6 +142,18 @@ def test_missing_exactly_from_the_deadline(session, settings):
                  " ORDER BY id LIMIT 1"), {"c": line.community_id}).one()
         phone = session.execute(text("SELECT phone FROM community WHERE id = :c"), {"c": line.community_id}).scalar()
         assert (line.responsible_name, line.responsible_phone, line.community_phone) == (worker.name, worker.phone, phone)
+
+
+def test_missing_communities_for_the_map_alarm(session, settings):
+    """The map and the wall outline the communities whose report for today is missing."""
+    cs = communities(session)
+    file(session, settings, cs[0].id, now=local(9))
+    file_zero_report(session, settings, community_id=cs[1].id, report_date=DAY, filed_by="填报员", now=local(9, 30))
+    assert missing_communities(session, settings, local(9, 59)) == []  # before the deadline: pending
+    at_deadline = missing_communities(session, settings, local(10))
+    assert sorted(at_deadline) == sorted(c.id for c in cs[2:])
+    # The day after, at 09:00, that day's reports are not due yet: nothing is missing.
+    assert missing_communities(session, settings, local(9, 0, DAY + timedelta(days=1))) == []
 
 
 def test_deadline_is_a_setting(session, settings):

@@ -125,3 +125,40 @@ def test_zero_report_on_the_board_and_missing_in_red(browser, live_server, engin
             login(browser, live_server.url, DEMO_USER, DEMO_PASSWORD)
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM daily_report WHERE id > :b"), {"b": before})
+
+
+def test_missing_reports_are_red_on_the_map_and_the_wall(chromium, database_url, engine, artifacts_dir):
+    """Past the deadline, every community without a report today is outlined in red on the command
+    map and on the wall (issue 6), styled in the browser from the ids the page is given. A server of
+    its own with the deadline at 00:00 makes "past the deadline" true whatever the hour."""
+    from datetime import UTC, datetime
+    from datetime import time as clock
+
+    from sqlalchemy.orm import Session
+
+    from gridmap.config import Settings
+    from gridmap.services.reports import missing_communities
+    from tests.web.conftest import LiveServer
+
+    settings = Settings(database_url=database_url, tile_url="", report_deadline=clock(0, 0))
+    with Session(engine) as session:
+        expected = missing_communities(session, settings, datetime.now(UTC))
+        communities = session.execute(text("SELECT count(*) FROM community")).scalar_one()
+    assert expected, "every community reported today: nothing to see"
+    server = LiveServer(settings).start()
+    try:
+        login(chromium, server.url, DEMO_USER, DEMO_PASSWORD)
+        chromium.get(server.url + "/")
+        _wait(chromium).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".gm-pane-community path")) >= communities)
+        _wait(chromium).until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, ".gm-pane-community path.gm-report-missing")) == len(expected))
+        legend = chromium.find_element(By.ID, ids.MAP_LEGEND).text
+        assert "过截止时间未报社区" in legend
+        chromium.get(server.url + "/wall")
+        _wait(chromium).until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, ".gm-wall-pane-community path.gm-report-missing"))
+            == len(expected))
+        assert "过截止时间未报社区" in chromium.find_element(By.ID, ids.WALL_LEGEND).text
+        chromium.save_screenshot(str(artifacts_dir / "wall-missing-reports.png"))
+    finally:
+        server.stop()

@@ -30,7 +30,7 @@ from dash.exceptions import PreventUpdate
 
 from gridmap.db.session import DatabaseUnavailable, session_scope
 from gridmap.domain.errors import GridmapError, NotFound  # GridmapError: coverage choropleth
-from gridmap.services import coverage_layers, layers  # coverage_layers: coverage choropleth
+from gridmap.services import coverage_layers, layers, reports  # coverage_layers: coverage choropleth
 from gridmap.services.changes import data_version
 from gridmap.services.coverage import staffing_gaps  # coverage choropleth
 from gridmap.web import components, coverage_components, ids, map_view  # coverage_components: choropleth
@@ -210,6 +210,9 @@ def layout(**_query) -> html.Div:
             dcc.Store(id=f"{ids.MAP_COVERAGE_VERSION}-link", data="ok"),
             dcc.Store(id=f"{ids.MAP_COVERAGE_VERSION}-url", data=dash.get_relative_path("/api/changes")),
             dcc.Interval(id=ids.MAP_COVERAGE_POLL, interval=COVERAGE_POLL_MS),
+            # reports missing today: the community layer outlines them in red (issue 6)
+            dcc.Store(id=ids.MAP_REPORT_ALARM, data=[]),
+            dcc.Interval(id=ids.MAP_REPORT_CLOCK, interval=max(settings.report_alarm_refresh_seconds, 5) * 1000),
         ],
     )
 
@@ -281,8 +284,9 @@ def show_details(selected: dict | None, lang: str | None):
     [Output(ids.map_layer(m.name), "hideout") for m in MAP_LAYERS],
     Input(ids.LANG_STORE, "data"),
     State(ids.map_layer(MAP_LAYERS[0].name), "hideout"),
+    State(ids.MAP_REPORT_ALARM, "data"),
 )
-def translate_map(lang: str | None, current_hideout: dict | None):
+def translate_map(lang: str | None, current_hideout: dict | None, missing: list[int] | None):
     lang = normalise(lang)
     if current_hideout and current_hideout.get("t") == js_labels(lang):
         raise PreventUpdate  # already in this language: keep the layers as drawn
@@ -293,7 +297,41 @@ def translate_map(lang: str | None, current_hideout: dict | None):
     except DatabaseUnavailable:
         raise PreventUpdate from None
     legend = components.legend_body(risk_classes, layers.service_kinds(lang), lang)
-    return legend, t("legend.title", lang), t("map.zoom_in", lang), *[_hideout(m.name, lang, risk_classes) for m in MAP_LAYERS]
+    hideouts = [_hideout(m.name, lang, risk_classes) for m in MAP_LAYERS]
+    for h in hideouts:
+        if h["layer"] == "community":
+            h["missing"] = missing or []
+    return legend, t("legend.title", lang), t("map.zoom_in", lang), *hideouts
+
+
+# --- the missing-report alarm (issue 6): communities past the deadline without a report, in red ----
+
+@dash.callback(
+    Output(ids.MAP_REPORT_ALARM, "data"),
+    Input(ids.MAP_COVERAGE_VERSION, "data"),
+    Input(ids.MAP_REPORT_CLOCK, "n_intervals"),  # the deadline passes with nothing written
+)
+def report_alarm(_version, _clock):
+    settings = current_settings()
+    try:
+        with session_scope(settings.database_url) as session:
+            return reports.missing_communities(session, settings, datetime.now(UTC), principal=current_principal())
+    except DatabaseUnavailable:
+        raise PreventUpdate from None
+
+
+# Into the community layer's hideout: the features restyle in the browser, nothing is refetched.
+dash.clientside_callback(
+    """function(missing, hideout) {
+        var before = (hideout && hideout.missing) || [];
+        if (JSON.stringify(before) === JSON.stringify(missing || [])) { return window.dash_clientside.no_update; }
+        return Object.assign({}, hideout, {missing: missing || []});
+    }""",
+    Output(ids.map_layer("community"), "hideout", allow_duplicate=True),
+    Input(ids.MAP_REPORT_ALARM, "data"),
+    State(ids.map_layer("community"), "hideout"),
+    prevent_initial_call=True,
+)
 
 
 # --- coverage choropleth (issue 5): a per-grid metric as colours, the grids worst first, the

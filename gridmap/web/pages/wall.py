@@ -114,6 +114,7 @@ def layout(lang: str | None = None, **_query) -> html.Div:
             dcc.Store(id=ids.WALL_CHANGES_URL, data=dash.get_relative_path("/api/changes")),
             dcc.Store(id=ids.WALL_LANG, data=forced),
             dcc.Interval(id=ids.WALL_POLL, interval=POLL_MS),
+            dcc.Interval(id=ids.WALL_CLOCK, interval=max(settings.report_alarm_refresh_seconds, 5) * 1000),
             dcc.Interval(id=ids.WALL_ROTATE, interval=max(rotation, 1) * 1000, disabled=rotation <= 0),
             html.Header(
                 [
@@ -188,11 +189,13 @@ dash.clientside_callback(
     Output(ids.WALL_UPDATED, "children"),
     Output(f"{ids.WALL}-link", "children"),
     [Output(ids.wall_layer(name), "url") for name in WALL_LAYERS],
+    Output(ids.wall_layer("community"), "hideout"),
     Input(ids.WALL_VERSION, "data"),
     Input(ids.LANG_STORE, "data"),
+    Input(ids.WALL_CLOCK, "n_intervals"),  # reports go missing at the deadline with nothing written
     State(ids.WALL_LANG, "data"),
 )
-def refresh_wall(version: int | None, stored_lang: str | None, forced_lang: str | None):
+def refresh_wall(version: int | None, stored_lang: str | None, _clock, forced_lang: str | None):
     lang = normalise(forced_lang or stored_lang)
     settings = current_settings()
     now = datetime.now(UTC)
@@ -214,7 +217,7 @@ def refresh_wall(version: int | None, stored_lang: str | None, forced_lang: str 
         cc.contacts_chart(figures, lang, days),
         cc.reports_chart(figures, lang, days),
         cc.wall_gap_list(figures["gaps"], lang),
-        cc.wall_legend(risk_classes),
+        cc.wall_legend(risk_classes, lang),
         t("wall.title", lang),
         t("wall.households_by_class", lang),
         t("wall.alarms", lang),
@@ -222,6 +225,8 @@ def refresh_wall(version: int | None, stored_lang: str | None, forced_lang: str 
         updated,
         t("wall.link_down", lang),
         *[_layer_url(name, version, lang, band) for name in WALL_LAYERS],
+        # communities whose report is missing: outlined in red (gridmap.coverage.wallStyle)
+        {"layer": "community", "missing": figures["reports_missing_ids"]},
     )
 
 
