@@ -128,6 +128,12 @@ window.gridmap = (function () {
                              '<div class="gm-gate-shape"></div>');
         } else if (h.layer === "key_household") {
             opts.icon = icon("gm-kh " + keyHouseholdClass(p), 12, '<div class="gm-kh-shape"></div>');
+        } else if (h.layer === "key_household_grid") {
+            // a grid's key households, counted: the badge of a cluster, ringed in the colour of the
+            // most pressing kind among them (case, vulnerable, other)
+            var n = p.households || 0;
+            opts.icon = icon("gm-cluster gm-khg " + keyHouseholdClass(p), n < 10 ? 22 : (n < 100 ? 28 : 34),
+                             '<div class="gm-cluster-shape"><span>' + esc(num(n)) + "</span></div>");
         } else {
             return L.circleMarker(latlng, {radius: 5, color: NEUTRAL});
         }
@@ -184,6 +190,10 @@ window.gridmap = (function () {
             if (p.hours) { extra.push(esc(p.hours)); }
             return "<b>" + esc(p.name) + "</b><div class=\"gm-tt-sub\">" + esc(kind) + "</div>" +
                 (extra.length ? "<div class=\"gm-tt-sub\">" + extra.join(" · ") + "</div>" : "");
+        },
+        key_household_grid: function (p, h) {
+            return "<b>" + esc(p.name) + "</b><div class=\"gm-tt-sub\">" + num(p.households) + " " +
+                esc(label(h, "households")) + " · " + num(p.persons) + " " + esc(label(h, "persons")) + "</div>";
         },
         // Counts only: a key household's tooltip never names anyone.
         key_household: function (p, h) {
@@ -313,8 +323,12 @@ window.gridmap.view = (function () {
         var zoom = view.zoom;
         var out = config.layers.map(function (layer, i) {
             var url = null;
+            var hasMax = layer.maxZoom !== null && layer.maxZoom !== undefined;
             if (layer.minZoom !== null && layer.minZoom !== undefined) {
-                if (zoom >= layer.minZoom) {
+                if (hasMax && zoom >= layer.maxZoom) {
+                    // a stand-in (key households per grid) hands over to the detail layer
+                    url = known[i] ? layer.base + "&z=" + layer.maxZoom : null;
+                } else if (zoom >= layer.minZoom) {
                     url = layer.base + "&z=" + (Math.floor(zoom * 4) / 4) + "&bbox=" + snapped(view.bbox, zoom);
                 } else if (known[i]) {
                     url = layer.base + "&z=0";  // answered empty, without a query; one URL, cached

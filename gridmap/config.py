@@ -125,8 +125,12 @@ class Settings(BaseSettings):
     # densest part ~7,400 buildings and more than 10,000 key households (so those from zoom 17 on).
     map_viewport_min_zoom: dict[str, float] = Field(
         default_factory=lambda: {"building": 16.0, "gate": 16.0, "key_household": 17.0, "compound": 15.0,
-                                 "service_point": 14.0}
+                                 "service_point": 14.0, "key_household_grid": 14.0}
     )
+    # Layers that stand in for a detail layer while zoomed out, and the zoom from which they are
+    # empty (the detail layer takes over): key households counted per grid until their own zoom
+    # (from zoom 14 on, for the viewport: at 13 a city-centre screen holds ~8,500 grids, 4 s to count).
+    map_viewport_max_zoom: dict[str, float] = Field(default_factory=lambda: {"key_household_grid": 17.0})
     # At most this many features in one viewport answer (a safety bound: the minimum zooms keep a
     # viewport under it in the demo city).
     map_viewport_max_features: int = 10_000

@@ -192,6 +192,29 @@ _LAYERS: dict[str, _Layer] = {
            LEFT JOIN per_household ph ON ph.household_id = h.id""",
         "EXISTS (SELECT 1 FROM key_person kp WHERE kp.household_id = h.id)",
     ),
+    # Key households counted per grid, one point each: what the map shows of them while zoomed out,
+    # below the zoom from which each household is drawn (``map_viewport_max_zoom``). Counts only.
+    "key_household_grid": _Layer(
+        """per_grid AS (
+               SELECT b.grid_id, count(DISTINCT kp.household_id) AS households, count(*) AS persons
+               FROM key_person kp JOIN household h ON h.id = kp.household_id
+               JOIN building b ON b.id = h.building_id
+               {grid_filter}
+               GROUP BY b.grid_id
+           ),
+           flags AS (
+               SELECT gk.grid_id, bool_or(cat.is_case) AS is_case, bool_or(cat.vulnerable) AS vulnerable
+               FROM grid_key_count gk JOIN key_person_category cat ON cat.id = gk.category_id
+               WHERE gk.n > 0 GROUP BY gk.grid_id
+           )""",
+        "ST_PointOnSurface(g.geom)",
+        (("id", "g.id"), ("code", "g.code"), ("name", "g.name"), ("households", "pg.households"),
+         ("persons", "pg.persons"), ("vulnerable", "coalesce(f.vulnerable, false)"),
+         ("case", "coalesce(f.is_case, false)")),
+        """grid g
+           JOIN per_grid pg ON pg.grid_id = g.id
+           LEFT JOIN flags f ON f.grid_id = g.id""",
+    ),
     # Current version of every area that has not been lifted.
     "controlled_area": _Layer(
         "", "a.geom",
@@ -280,9 +303,13 @@ def is_viewport_layer(settings: Settings, layer: str) -> bool:
 
 
 def below_min_zoom(settings: Settings, layer: str, view: View) -> bool:
-    """A viewport layer asked for at a zoom below its minimum: its answer is empty, without a query."""
+    """A viewport layer asked for at a zoom below its minimum, or a stand-in layer at or above its
+    maximum (``map_viewport_max_zoom``): its answer is empty, without a query."""
     minimum = settings.map_viewport_min_zoom.get(layer)
-    return minimum is not None and view.zoom is not None and view.zoom < minimum
+    maximum = settings.map_viewport_max_zoom.get(layer)
+    if view.zoom is None:
+        return False
+    return (minimum is not None and view.zoom < minimum) or (maximum is not None and view.zoom >= maximum)
 
 
 def _geometry_sql(spec: _Layer, settings: Settings | None, view: View) -> tuple[str, dict]:
@@ -317,7 +344,7 @@ def _layer_query(
     name = f"name_{lang}"
     params: dict = {"lang": lang}
     where = [spec.where]
-    household_filter = ""
+    household_filter = grid_filter = ""
     # access (issue 7): key households (health facts by address) only inside the principal's area.
     if principal is not None and layer == "key_household":
         scope, scope_params = scope_filter_sql(principal, grid_column="b.grid_id")
@@ -326,6 +353,12 @@ def _layer_query(
     if view.bbox is not None:
         where.append(f"ST_Intersects({spec.column}, ST_MakeEnvelope(:gm_w, :gm_s, :gm_e, :gm_n, {SRID}))")
         params.update(gm_w=view.bbox[0], gm_s=view.bbox[1], gm_e=view.bbox[2], gm_n=view.bbox[3])
+        if layer == "key_household_grid":
+            # the per-grid counts only for the grids the bbox touches, not the whole city
+            grid_filter = (
+                "WHERE b.grid_id IN (SELECT g2.id FROM grid g2 "
+                f"WHERE ST_Intersects(g2.geom, ST_MakeEnvelope(:gm_w, :gm_s, :gm_e, :gm_n, {SRID})))"
+            )
         if layer == "key_household":
             # the per-household counts only for the households in the bbox, not the whole city
             household_filter = (
@@ -344,7 +377,7 @@ def _layer_query(
     select = (
         f"SELECT {columns}, {clause} AS gm_geom FROM {spec.table} WHERE {condition} {order}"
     )
-    return spec.ctes.format(household_filter=household_filter).strip(), select, params
+    return spec.ctes.format(household_filter=household_filter, grid_filter=grid_filter).strip(), select, params
 
 
 def layer_geojson_text(
@@ -806,6 +839,7 @@ _DETAILS = {
     "checkpoint": _checkpoint_details,
     "service_point": _service_point_details,
     "key_household": _key_household_details,
+    "key_household_grid": _grid_details,  # a grid's count of key households: the grid's facts
     "controlled_area": _controlled_area_details,
 }
 

@@ -29,6 +29,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "layer.checkpoint": ("进出卡点", "Checkpoints"),
     "layer.service_point": ("服务点", "Service points"),
     "layer.key_household": ("重点人群户", "Key households"),
+    "layer.key_household_grid": ("重点人群户（按网格计数）", "Key households per grid"),
     "layer.controlled_area": ("管控区域", "Controlled areas"),
     # what a clicked feature is (side panel heading)
     "kind.district": ("区县", "District"),

@@ -53,10 +53,11 @@ def opening_url(settings, layer: ViewLayer, version: int, zoom: float) -> str | 
 
 def view_config(settings, version: int, view_layers: tuple[ViewLayer, ...] | list[ViewLayer]) -> dict:
     """How the clientside callback (gridmap.view.urls) turns the map's view into layer URLs."""
-    minimums = settings.map_viewport_min_zoom
+    minimums, maximums = settings.map_viewport_min_zoom, settings.map_viewport_max_zoom
     return {
         "layers": [
-            {"base": layer_base(m.name, version), "generalised": m.generalised, "minZoom": minimums.get(m.name)}
+            {"base": layer_base(m.name, version), "generalised": m.generalised, "minZoom": minimums.get(m.name),
+             "maxZoom": maximums.get(m.name)}
             for m in view_layers
         ],
         "bands": sorted(settings.map_generalise_zooms),

@@ -339,3 +339,53 @@ def test_etag_follows_version_view_and_area():
     for change in ({"version": 6}, {"view": View(14)}, {"fmt": "geojson"}, {"lang": "en"}, {"principal": leader},
                    {"at": 1000.0 + SETTINGS.map_layer_etag_seconds}):
         assert layers.layer_etag(SETTINGS, **{**base, **change}) != etag, change
+
+
+def test_key_households_per_grid_while_zoomed_out(session, now):
+    """Zoomed out the map shows key households as a count per grid (at a point of the grid), with
+    the most pressing kind among them; from the households' own zoom on, the stand-in is empty."""
+    rows = session.execute(text(
+        "SELECT b.grid_id, h.id AS household, kp.id AS person, "
+        "bool_or(c.is_case) AS is_case, bool_or(c.vulnerable) AS vulnerable "
+        "FROM key_person kp JOIN household h ON h.id = kp.household_id JOIN building b ON b.id = h.building_id "
+        "LEFT JOIN key_person_category_link l ON l.key_person_id = kp.id "
+        "LEFT JOIN key_person_category c ON c.id = l.category_id GROUP BY 1, 2, 3")).all()
+    want: dict[int, dict] = {}
+    for r in rows:
+        g = want.setdefault(r.grid_id, {"households": set(), "persons": 0, "case": False, "vulnerable": False})
+        g["households"].add(r.household)
+        g["persons"] += 1
+        g["case"] |= bool(r.is_case)
+        g["vulnerable"] |= bool(r.vulnerable)
+    fc = layers.layer_geojson(session, "key_household_grid", now=now, view=View(14), settings=SETTINGS)
+    got = {f["id"]: f["properties"] for f in fc["features"]}
+    assert got and set(got) == set(want)
+    for grid_id, p in got.items():
+        w = want[grid_id]
+        assert (p["households"], p["persons"], p["case"], p["vulnerable"]) == (
+            len(w["households"]), w["persons"], w["case"], w["vulnerable"])
+    # the point lies in its grid
+    grids = {r.id: shape(json.loads(r.g)) for r in session.execute(
+        text("SELECT id, ST_AsGeoJSON(geom) AS g FROM grid WHERE id = ANY(:ids)"), {"ids": list(got)})}
+    assert all(grids[f["id"]].intersects(shape(f["geometry"])) for f in fc["features"])
+    top = SETTINGS.map_viewport_max_zoom["key_household_grid"]
+    assert top == SETTINGS.map_viewport_min_zoom["key_household"]  # one takes over where the other ends
+    assert layers.layer_geojson(session, "key_household_grid", now=now, view=View(top), settings=SETTINGS)[
+        "features"] == []
+    assert layers.layer_geobuf(session, "key_household_grid", view=View(top + 1), settings=SETTINGS) == layers.EMPTY_GEOBUF
+
+
+def test_key_households_per_grid_for_a_viewport(session, now):
+    """For a viewport: the grids whose badge point lies in it, each with its whole count."""
+    bbox = _centre_bbox(session, 0.5)
+    whole = {f["id"]: f for f in layers.layer_geojson(session, "key_household_grid", now=now, view=View(14),
+                                                      settings=SETTINGS)["features"]}
+    part = layers.layer_geojson(session, "key_household_grid", now=now, view=View(14, bbox), settings=SETTINGS)
+    got = {f["id"]: f for f in part["features"]}
+    expected = {fid for fid, f in whole.items() if shape(f["geometry"]).intersects(box(*bbox))}
+    assert got and set(got) == expected and len(got) < len(whole)
+    assert all(got[g]["properties"] == whole[g]["properties"] for g in got)  # counts of whole grids
+    below = layers.layer_geojson(session, "key_household_grid", now=now,
+                                 view=View(SETTINGS.map_viewport_min_zoom["key_household_grid"] - 1, bbox),
+                                 settings=SETTINGS)
+    assert below["features"] == []

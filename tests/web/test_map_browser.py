@@ -196,3 +196,20 @@ def test_buildings_only_when_zoomed_in(browser, live_server, engine):
     with engine.connect() as conn:
         total = conn.execute(text("SELECT count(*) FROM building")).scalar_one()
     assert len(buildings) <= total
+
+
+def test_key_households_counted_per_grid_when_zoomed_out(browser, live_server, engine, artifacts_dir):
+    """At the opening view each grid with key households shows their number as a badge (the
+    households themselves come from their own zoom on); a click on a badge opens the grid."""
+    with engine.connect() as conn:
+        per_grid = dict(conn.execute(text(
+            "SELECT b.grid_id, count(DISTINCT kp.household_id) FROM key_person kp "
+            "JOIN household h ON h.id = kp.household_id JOIN building b ON b.id = h.building_id GROUP BY 1")).all())
+    browser.get(live_server.url + "/")
+    badges = _wait(browser).until(
+        lambda d: (found := d.find_elements(By.CSS_SELECTOR, ".gm-khg")) and len(found) == len(per_grid) and found)
+    assert sorted(int(b.text.replace(",", "")) for b in badges) == sorted(per_grid.values())
+    browser.save_screenshot(str(artifacts_dir / "map-key-households-per-grid.png"))
+    browser.execute_script("arguments[0].click();", badges[0])
+    _wait(browser).until(lambda d: "网格" in d.find_element(By.ID, ids.MAP_PANEL).text
+                         and d.find_element(By.ID, ids.MAP_PANEL).text.count("户") >= 1)

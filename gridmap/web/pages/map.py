@@ -69,10 +69,13 @@ MAP_LAYERS: tuple[MapLayer, ...] = (
     MapLayer("service_point", True),
     MapLayer("gate", False),
     MapLayer("checkpoint", True, cluster=True),  # ~8,000 in a city: clustered far out
+    # Zoomed out, key households as a count per grid; from their own zoom on, each household.
+    MapLayer("key_household_grid", True),
     MapLayer("key_household", True, cluster=True),
 )
 CLICKABLE = tuple(m for m in MAP_LAYERS if m.interactive)
-_BY_ID = {ids.map_layer(m.name): m.name for m in CLICKABLE}
+# A click on a grid's count of key households opens the grid.
+_BY_ID = {ids.map_layer(m.name): "grid" if m.name == "key_household_grid" else m.name for m in CLICKABLE}
 
 # Polygon layers get a pane each (z-order in gridmap.css); markers use Leaflet's marker pane.
 _PANED = {"district", "subdistrict", "community", "grid", "controlled_area", "compound", "building", "service_point"}
