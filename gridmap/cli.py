@@ -136,7 +136,7 @@ def cmd_impact(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from gridmap.db.session import session_scope
-    from gridmap.services.bench import SCALE_RADII, bench_impact
+    from gridmap.services.bench import SCALE_RADII, bench_impact, check_targets
     from gridmap.services.coverage_bench import bench_coverage
 
     radii = SCALE_RADII[args.scale or "demo"]
@@ -151,6 +151,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
             result["city"] = bench_city(session, settings, scale=args.scale, app=WEB_APP, count=args.polygons,
                                         radii=radii)
         session.rollback()
+    result["targets"] = check_targets(result, args.scale or "demo")
     if args.json or not args.scale:  # scale (issue 8): JSON as before, or one figure a line
         print(json.dumps(result, ensure_ascii=False, indent=2))
     else:

@@ -131,3 +131,43 @@ def bench_impact(
         "speedup_p50_largest": (round(largest["bare"]["p50_ms"] / largest["impact"]["p50_ms"], 2)
                                 if largest["impact"]["p50_ms"] else None),
     }
+
+
+# The issues' targets (issue 4 at demo scale, issue 8 at city scale): (path in the bench's JSON,
+# "max" or "min", the bound). The paths that a run did not measure are left out.
+TARGETS: dict[str, tuple[tuple[str, str, str, float], ...]] = {
+    "demo": (
+        ("impact_p95_ms", "impact.impact.p95_ms", "max", 150.0),
+        ("impact_vs_bare_p95", "impact.ratio_p95", "max", 1.5),
+        ("metrics_all_grids_ms", "coverage.metrics_all_grids.p95_ms", "max", 1000.0),
+    ),
+    "city": (
+        ("impact_p95_every_radius_ms", "impact.impact_p95_max_per_radius_ms", "max", 100.0),
+        ("impact_vs_bare_largest", "impact.speedup_p50_largest", "min", 10.0),
+        ("impact_vs_naive_p95", "city.naive.speedup_p95", "min", 10.0),
+        ("metrics_all_grids_ms", "coverage.metrics_all_grids.p95_ms", "max", 2000.0),
+        ("coverage_full_ms", "coverage.service_coverage_full.p95_ms", "max", 60000.0),
+        ("coverage_incremental_ms", "coverage.service_coverage_incremental.max_ms", "max", 1000.0),
+        ("map_first_paint_ms", "city.map.first_paint_cold_max_ms", "max", 3000.0),
+        ("map_bytes_gzip", "city.map.bytes_gzip", "max", 5 * 1024 * 1024),
+        ("worker_peak_rss_mb", "city.map.worker_peak_rss_after_map_mb", "max", 1024.0),
+    ),
+}
+
+
+def _at(result: dict, path: str):
+    for key in path.split("."):
+        if not isinstance(result, dict) or key not in result:
+            return None
+        result = result[key]
+    return result
+
+
+def check_targets(result: dict, scale: str) -> dict:
+    """Each target of ``scale`` the run measured: its value, its bound and whether it is met."""
+    out = {}
+    for name, path, kind, bound in TARGETS[scale]:
+        value = _at(result, path)
+        if isinstance(value, int | float):
+            out[name] = {"value": value, kind: bound, "met": value <= bound if kind == "max" else value >= bound}
+    return out

@@ -76,6 +76,11 @@ def test_gridmap_bench_with_scale_gives_every_figure_as_a_number(database_url, c
     assert figures["first_paint_cold_ms"] > 0 and figures["paint_timeouts"] == 0
     assert figures["worker_peak_rss_after_map_mb"] >= figures["worker_rss_idle_mb"] > 0
     assert figures["throughput"]["changes"]["errors"] == 0 and figures["throughput"]["changes"]["rps"] > 0
+    # The targets, each with its value, bound and verdict, for a script to read.
+    targets = result["targets"]
+    assert set(targets) == {"impact_p95_ms", "impact_vs_bare_p95", "metrics_all_grids_ms"}
+    assert targets["impact_p95_ms"]["value"] == result["impact"]["impact"]["p95_ms"]
+    assert targets["impact_p95_ms"]["met"] == (result["impact"]["impact"]["p95_ms"] <= 150)
     print(f"gridmap bench --scale demo ran in {time.monotonic() - started:.1f} s")
 
 
@@ -94,3 +99,16 @@ def test_city_radii_reach_a_sub_district(session, settings):
     assert min(CITY_RADII_M) <= 20 and max(CITY_RADII_M) == 5000
     result = bench_impact(session, settings, count=2, repeat=1, radii=CITY_RADII_M)
     assert result["radii_m"] == list(CITY_RADII_M) and result["largest_radius_m"] == CITY_RADII_M[1]
+
+
+def test_targets_of_the_city_are_checked_from_the_figures():
+    from gridmap.services.bench import check_targets
+
+    result = {"impact": {"impact_p95_max_per_radius_ms": 83.2, "speedup_p50_largest": 1.86},
+              "coverage": {"metrics_all_grids": {"p95_ms": 1495.3}},
+              "city": {"map": {"bytes_gzip": 526913, "first_paint_cold_max_ms": 1803.4}}}
+    targets = check_targets(result, "city")
+    assert targets["impact_p95_every_radius_ms"] == {"value": 83.2, "max": 100.0, "met": True}
+    assert targets["impact_vs_bare_largest"] == {"value": 1.86, "min": 10.0, "met": False}
+    assert targets["metrics_all_grids_ms"]["met"] and targets["map_bytes_gzip"]["met"]
+    assert "worker_peak_rss_mb" not in targets  # not measured in this run
