@@ -118,8 +118,9 @@ def test_grid_sheet_on_a_tablet_logs_a_contact(leader_browser, live_server, engi
         _wait(browser).until(lambda d: _status(d, person) == ("due", "1"))
         _log_contact(browser, person, "上门")
         _wait(browser).until(lambda d: _status(d, person) == ("on_time", "2"))
-        assert "已按时" in browser.find_element(By.ID, ids.grid_person(person)).text
-        assert "已记录" in browser.find_element(By.ID, ids.GRID_MESSAGE).text
+        # (looked up inside a wait: Dash may redraw the card between the lookup and the read)
+        _wait(browser).until(lambda d: "已按时" in d.find_element(By.ID, ids.grid_person(person)).text)
+        _wait(browser).until(lambda d: "已记录" in d.find_element(By.ID, ids.GRID_MESSAGE).text)
         with engine.connect() as conn:
             logged = conn.execute(text(
                 "SELECT method, outcome, note, staff_id FROM contact_log WHERE id > :last AND key_person_id = :p"
@@ -193,7 +194,7 @@ def test_grid_sheet_for_the_commander_is_masked_and_read_only(browser, live_serv
             " JOIN building b ON b.id = h.building_id WHERE b.grid_id = :g"), {"g": grid_id}).scalars().all()
     page = browser.find_element(By.ID, ids.GRID_PAGE).text
     assert names and not [n for n in names if len(n) >= 2 and n in page]
-    assert "*" in browser.find_element(By.CSS_SELECTOR, ".gm-gp-person-due .gm-gp-name").text
+    _wait(browser).until(lambda d: "*" in d.find_element(By.CSS_SELECTOR, ".gm-gp-person-due .gm-gp-name").text)
     assert not browser.find_element(By.ID, ids.GRID_FORM_SUBMIT).is_enabled()
     assert "脱敏" in page
     # Another grid's leader may not open this one: a message, never a traceback.

@@ -156,7 +156,7 @@ def test_command_map_choropleth_ranking_and_gaps(browser, live_server, engine, d
         grids = conn.execute(text("SELECT count(*) FROM grid")).scalar_one()
     browser.get(live_server.url + "/")
     _wait(browser).until(lambda d: d.find_elements(By.ID, ids.MAP_METRIC))
-    assert "选择一个指标" in browser.find_element(By.ID, ids.MAP_COVERAGE_BODY).text
+    _wait(browser).until(lambda d: "选择一个指标" in d.find_element(By.ID, ids.MAP_COVERAGE_BODY).text)
     assert not browser.find_elements(By.CSS_SELECTOR, ".gm-pane-choropleth path")  # off until chosen
     browser.find_element(By.ID, ids.MAP_METRIC).click()
     option = _wait(browser).until(lambda d: [o for o in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
