@@ -53,14 +53,24 @@ def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values), q))
 
 
-def time_calls(calls: list[Callable[[], object]], repeat: int) -> Timing:
-    samples: list[float] = []
+def timing_of(samples: list[float]) -> Timing:
+    """Percentiles and mean of samples in milliseconds."""
+    return Timing(_percentile(samples, 50), _percentile(samples, 95), statistics.fmean(samples), len(samples))
+
+
+def sample_calls(calls: list[Callable[[], object]], repeat: int) -> list[list[float]]:
+    """Milliseconds of each call, ``repeat`` times, the calls taken in turn on every round."""
+    samples: list[list[float]] = [[] for _ in calls]
     for _ in range(repeat):
-        for call in calls:
+        for call, mine in zip(calls, samples, strict=True):
             t0 = time.perf_counter()
             call()
-            samples.append((time.perf_counter() - t0) * 1000)
-    return Timing(_percentile(samples, 50), _percentile(samples, 95), statistics.fmean(samples), len(samples))
+            mine.append((time.perf_counter() - t0) * 1000)
+    return samples
+
+
+def time_calls(calls: list[Callable[[], object]], repeat: int) -> Timing:
+    return timing_of([ms for mine in sample_calls(calls, repeat) for ms in mine])
 
 
 def radius_of(i: int, radii: tuple[int, ...] = RADII_M) -> int:
@@ -105,15 +115,19 @@ def bench_impact(
         session.execute(BARE_SQL, {"wkb": w}).one()
     impact_calls = [lambda p=p: compute_impact(session, p, "sealed", settings) for p in polygons]
     bare_calls = [lambda w=w: session.execute(BARE_SQL, {"wkb": w}).one() for w in wkbs]
-    impact = time_calls(impact_calls, repeat)
-    bare = time_calls(bare_calls, repeat)
+    # Every call timed once; the figures over all polygons and per radius come from the same samples.
+    impact_ms = sample_calls(impact_calls, repeat)
+    bare_ms = sample_calls(bare_calls, repeat)
+
+    def pooled(samples: list[list[float]], chosen: range | list[int]) -> Timing:
+        return timing_of([ms for i in chosen for ms in samples[i]])
+
+    impact, bare = pooled(impact_ms, range(count)), pooled(bare_ms, range(count))
     by_radius = {}
     for radius in sorted({radius_of(i, radii) for i in range(count)}):
         chosen = [i for i in range(count) if radius_of(i, radii) == radius]
-        by_radius[str(radius)] = {
-            "impact": time_calls([impact_calls[i] for i in chosen], repeat).as_dict(),
-            "bare": time_calls([bare_calls[i] for i in chosen], repeat).as_dict(),
-        }
+        by_radius[str(radius)] = {"impact": pooled(impact_ms, chosen).as_dict(),
+                                  "bare": pooled(bare_ms, chosen).as_dict()}
     largest = by_radius[str(max(radius_of(i, radii) for i in range(count)))]
     return {
         "polygons": count,

@@ -40,7 +40,6 @@ from pathlib import Path
 from urllib.parse import urlencode, urlparse
 
 import geopandas as gpd
-import numpy as np
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -49,7 +48,7 @@ from sqlalchemy.orm import Session
 from gridmap.config import Settings
 from gridmap.domain.errors import GridmapError
 from gridmap.services.auth import DEMO_USERS
-from gridmap.services.bench import BARE_SQL, RADII_M, Timing, fixed_polygons, time_calls
+from gridmap.services.bench import BARE_SQL, RADII_M, Timing, fixed_polygons, time_calls, timing_of
 from gridmap.services.impact import compute_impact, to_ewkb
 
 CHROMIUM = "/usr/bin/chromium"
@@ -143,8 +142,7 @@ def _time_within(calls: list[Callable[[], object]], repeat: int, budget_s: float
         t0 = time.perf_counter()
         call()
         samples.append((time.perf_counter() - t0) * 1000)
-    return Timing(float(np.percentile(samples, 50)), float(np.percentile(samples, 95)), statistics.fmean(samples),
-                  len(samples))
+    return timing_of(samples)
 
 
 def bench_naive(
