@@ -602,19 +602,23 @@ window.gridmap.changes = (function () {
 
     // dcc.Interval tick -> the data version from /api/changes; no_update while it has not moved, so
     // the screens reload only after a write (by anyone, through any worker).
+    // The data version at /api/changes, or null when it could not be read (database down, logged out).
+    function version(url) {
+        return fetch(url, {credentials: "same-origin", cache: "no-store"})
+            .then(function (r) { return r.ok ? r.json() : null; })
+            .then(function (d) { return d && d.version !== undefined ? d.version : null; })
+            .catch(function () { return null; });
+    }
+
     function poll(_n, current) {
         var dc = window.dash_clientside;
         if (!current || !current.url || document.hidden) { return dc.no_update; }
-        return fetch(current.url, {credentials: "same-origin", cache: "no-store"})
-            .then(function (r) { return r.ok ? r.json() : null; })
-            .then(function (d) {
-                if (!d || d.version === undefined || d.version === current.version) { return dc.no_update; }
-                return {url: current.url, version: d.version};
-            })
-            .catch(function () { return dc.no_update; });
+        return version(current.url).then(function (v) {
+            return v === null || v === current.version ? dc.no_update : {url: current.url, version: v};
+        });
     }
 
-    return {poll: poll};
+    return {poll: poll, version: version};
 }());
 
 /* ================================================================================================
@@ -674,10 +678,9 @@ window.gridmap.coverage = (function () {
         var s = window.gridmap.style(feature, context);
         var h = hideoutOf(context);
         if (h.layer === "community") {
+            // (a missing report keeps its class gm-report-missing: gridmap.css draws it on the dark ground)
             var sev = (feature.properties || {}).severity || 0;
-            var missing = (s.className || "").indexOf("gm-report-missing") >= 0;
-            s = L.extend({}, s, {fillOpacity: sev >= 3 ? 0.75 : (sev === 2 ? 0.6 : 0.28),
-                                 weight: missing ? 5 : 1.5}, missing ? {color: "#ff1744"} : {});
+            s = L.extend({}, s, {fillOpacity: sev >= 3 ? 0.75 : (sev === 2 ? 0.6 : 0.28), weight: 1.5});
         } else if (h.layer === "grid") {
             var own = window.gridmap.flag((feature.properties || {}).risk_inherited) === false;
             s = L.extend({}, s, {fillOpacity: own ? 0.8 : 0, weight: own ? 2 : 0.6, opacity: own ? 1 : 0.45});
@@ -711,16 +714,14 @@ window.gridmap.coverage = (function () {
 
     // dcc.Interval tick -> [data version, link state]. The version is no_update until it moves, so
     // the screens recompute only after a write committed by anyone, through any worker.
+    // As gridmap.changes.poll, with the link's state (ok / down) for the screens that show it.
     function poll(_n, url, known, link) {
         var dc = window.dash_clientside;
         if (!url) { return [dc.no_update, dc.no_update]; }
-        return fetch(url, {credentials: "same-origin", cache: "no-store"})
-            .then(function (r) { return r.ok ? r.json() : null; })
-            .then(function (d) {
-                if (!d || d.version === undefined) { return [dc.no_update, link === "down" ? dc.no_update : "down"]; }
-                return [d.version === known ? dc.no_update : d.version, link === "ok" ? dc.no_update : "ok"];
-            })
-            .catch(function () { return [dc.no_update, link === "down" ? dc.no_update : "down"]; });
+        return window.gridmap.changes.version(url).then(function (v) {
+            if (v === null) { return [dc.no_update, link === "down" ? dc.no_update : "down"]; }
+            return [v === known ? dc.no_update : v, link === "ok" ? dc.no_update : "ok"];
+        });
     }
 
     // The wall's views, one after the other when rotation is on; charts redraw for their new size.

@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 
 from gridmap.config import Settings
 from gridmap.domain import coverage as rules
-from gridmap.domain import reports as report_rules
 from gridmap.domain.errors import InvalidInput
 from gridmap.services.coverage import GridMetrics, grid_metrics, local_tz, staffing_gaps
 from gridmap.services.reports import report_status
@@ -405,7 +404,7 @@ def wall_figures(session: Session, settings: Settings, now: datetime) -> WallFig
         report_deadline=status.deadline_at,
         communities=totals.communities,
         reports_missing=totals.missing,
-        reports_missing_ids=[c.community_id for c in status.communities if c.status == report_rules.MISSING],
+        reports_missing_ids=status.missing_ids(),
         reports_pending=totals.pending,
         reports_in=totals.filed + totals.zero,
         contacts_per_day=contacts_per_day(session, settings, now),

@@ -230,6 +230,10 @@ class ReportStatus:
     communities: list[CommunityStatus]
     totals: Totals
 
+    def missing_ids(self) -> list[int]:
+        """The communities whose report is missing (past the deadline, nothing filed)."""
+        return [c.community_id for c in self.communities if c.status == rules.MISSING]
+
     def as_dict(self) -> dict:
         return {
             "report_date": self.report_date.isoformat(),
@@ -315,8 +319,7 @@ def missing_communities(
     """The communities whose report for today (local) is missing at ``now``: past the deadline and
     nothing filed, not even a zero report. The map and the wall outline them in red."""
     today = now.astimezone(rules.zone(settings.timezone)).date()
-    return [c.community_id for c in report_status(session, settings, today, now, principal=principal).communities
-            if c.status == rules.MISSING]
+    return report_status(session, settings, today, now, principal=principal).missing_ids()
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,6 @@ MAP_LEGEND_BOX = "map-legend-box"
 MAP_PANEL = "map-panel"
 MAP_SELECTED = "map-selected"  # store: {"layer": ..., "id": ...} of the clicked feature
 MAP_ERROR = "map-error"
-# store: the map's view {"zoom", "bbox"}, set from the browser (gridmap.view.moved) on every move
-MAP_VIEW = f"{MAP}-view"
 MAP_VIEW_CONFIG = "map-view-config"  # store: how each layer's URL follows the view (pages/map.py)
 MAP_ZOOM_HINT = "map-zoom-hint"  # "zoom in to see buildings", shown below the detail layers' zoom
 # pattern-matching id type of links in the side panel that open another feature:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import dash
-from dash import Input, Output, State
+from dash import Input, Output, State, dcc
 
 from gridmap.services import layers
 
@@ -78,6 +78,13 @@ def map_event_handlers() -> dict:
     the view is set by bounds; the opening fitBounds happens before handlers are bound, so the
     first layer drawn reports it once)."""
     return {"moveend": {"variable": "gridmap.view.moved"}, "layeradd": {"variable": "gridmap.view.first"}}
+
+
+def view_stores(map_id: str, config_id: str, settings, version: int, view_layers) -> list[dcc.Store]:
+    """The two stores a page's layout carries for ``register_view_urls``: the view the browser
+    reports, and the config turning it into URLs."""
+    return [dcc.Store(id=view_store_id(map_id)),
+            dcc.Store(id=config_id, data=view_config(settings, version, view_layers))]
 
 
 def register_view_urls(map_id: str, config_id: str, hint_id: str, layer_ids: list[str]) -> None:

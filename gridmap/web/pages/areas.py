@@ -448,8 +448,7 @@ def layout(area: str | None = None, **_query) -> html.Div:
             dcc.Store(id=ids.AREA_CONFLICT, data=None),
             dcc.Store(id=ids.AREA_REFRESH, data=0),
             dcc.Store(id=ids.AREA_CLIENT, data=client),
-            dcc.Store(id=map_view.view_store_id(ids.AREA_MAP)),
-            dcc.Store(id=ids.AREA_VIEW_CONFIG, data=map_view.view_config(settings, version, VIEW_LAYERS)),
+            *map_view.view_stores(ids.AREA_MAP, ids.AREA_VIEW_CONFIG, settings, version, VIEW_LAYERS),
         ],
     )
 

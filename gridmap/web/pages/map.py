@@ -7,7 +7,7 @@ Layer data is not in the layout: each dl.GeoJSON loads ``/api/layers/<layer>.pbf
 
 A whole city (issue 8) is drawn by asking each layer for the map's view (services.layers): the
 map reports its zoom and viewport from the browser (assets/gridmap.js ``gridmap.view.moved``,
-bound to Leaflet's ``moveend``, sets the ``MAP_VIEW`` store), and one clientside callback
+bound to Leaflet's ``moveend``, sets the store ``map_view.view_store_id(ids.MAP)``), and one clientside callback
 (web/map_view.py, shared with the area editor and the tasking map) turns it into each layer's
 URL: polygon layers follow the zoom band (generalised geometry, refetched only when the band
 changes), detail layers (buildings, gates, key households, compounds, service
@@ -206,8 +206,7 @@ def layout(**_query) -> html.Div:
             ),
             html.Aside(components.empty_panel(lang), id=ids.MAP_PANEL, className="gm-panel"),
             dcc.Store(id=ids.MAP_SELECTED, storage_type="memory"),
-            dcc.Store(id=ids.MAP_VIEW),
-            dcc.Store(id=ids.MAP_VIEW_CONFIG, data=map_view.view_config(settings, version, VIEW_LAYERS)),
+            *map_view.view_stores(ids.MAP, ids.MAP_VIEW_CONFIG, settings, version, VIEW_LAYERS),
             # coverage choropleth: the data version, polled, so the choropleth and ranking follow changes
             dcc.Store(id=ids.MAP_COVERAGE_VERSION),
             dcc.Store(id=f"{ids.MAP_COVERAGE_VERSION}-link", data="ok"),

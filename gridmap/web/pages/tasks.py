@@ -412,8 +412,7 @@ def layout(task: str | None = None, grid: str | None = None, **_query) -> html.D
             dcc.Store(id=ids.TASK_ITEM, data=None),
             dcc.Store(id=ids.TASK_ITEM_VERSION, data=None),
             *tc.data_poll("tasks", version),
-            dcc.Store(id=map_view.view_store_id(ids.TASK_MAP)),
-            dcc.Store(id=ids.TASK_VIEW_CONFIG, data=map_view.view_config(settings, version, VIEW_LAYERS)),
+            *map_view.view_stores(ids.TASK_MAP, ids.TASK_VIEW_CONFIG, settings, version, VIEW_LAYERS),
         ],
     )
 
