@@ -1,6 +1,7 @@
 """Contacts with key people and checkpoint duty rosters (issue 5): the tables of migration 0005;
 service coverage kept per grid and kind (issue 8): the tables of migration 0012; staff per grid
-and role: those of 0013; distinct key persons per grid: those of 0014.
+and role: those of 0013; distinct key persons per grid: those of 0014; the impact summary per
+community: those of 0015.
 
 Same conventions as gridmap.db.models: singular table names, integer ``id``, parents as
 ``<parent>_id``, times with time zone. Import this module wherever these tables must be in
@@ -28,6 +29,7 @@ from sqlalchemy import (
     false,
     func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from gridmap.db.models import Base
@@ -170,3 +172,43 @@ class KeyPersonCountDirty(_GridDirtyLog, Base):
     """Grids whose key person counts changed since the last repair (migration 0014)."""
 
     __tablename__ = "key_person_count_dirty"
+
+
+class CommunitySummary(Base):
+    """What an area that covers the whole community finds in it (kept; see migration 0015):
+    the impact preview reads one row for each such community instead of its grids."""
+
+    __tablename__ = "community_summary"
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # The convex hull of the community, its grids, its compounds and their gates.
+    extent: Mapped[WKBElement] = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False))
+    grids: Mapped[int]
+    households: Mapped[int] = mapped_column(BigInteger)
+    residents: Mapped[int] = mapped_column(BigInteger)
+    buildings: Mapped[int]
+    case_buildings: Mapped[int]
+    case_households: Mapped[int] = mapped_column(BigInteger)
+    compounds: Mapped[int]
+    gates: Mapped[int]
+    open_gates: Mapped[int]
+    staffed_gates: Mapped[int]
+    key_counts: Mapped[dict] = mapped_column(JSONB)  # {category code: persons}
+    grid_cards: Mapped[list] = mapped_column(JSONB)  # one object per grid, ordered by code
+
+    __table_args__ = (Index("ix_community_summary_extent", "extent", postgresql_using="gist"),)
+
+
+class CommunitySummaryState(_KeptState, Base):
+    """When the community summary was last computed in full."""
+
+    __tablename__ = "community_summary_state"
+
+
+class CommunitySummaryDirty(Base):
+    """Communities whose summary changed since the last repair, or everything (migration 0015)."""
+
+    __tablename__ = "community_summary_dirty"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    community_id: Mapped[int | None]
+    everything: Mapped[bool] = mapped_column(Boolean, server_default=false())

@@ -90,7 +90,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -108,6 +108,9 @@ from gridmap.db.models import SRID
 from gridmap.domain import coverage as rules
 from gridmap.domain.errors import GridmapError, NotFound
 from gridmap.domain.reference import SERVICE_POINT_KINDS
+from gridmap.services import kept
+from gridmap.services.impact import refresh_community_summary
+from gridmap.services.kept import KeptRefresh, kept_table
 
 
 class CoverageError(GridmapError):
@@ -529,98 +532,14 @@ def _by_role(rows) -> dict[int, dict[str, int]]:
 
 
 # -- figures kept per grid, repaired from a log of the grids that changed (0013, 0014) -----------
-
-
-@dataclass
-class KeptRefresh:
-    mode: str  # 'fresh' (nothing to do), 'repaired' (the logged grids), 'full'
-    log_rows: int
-    grids: int  # grids recomputed (full: those with a figure)
-    ms: float
-
+# (the mechanism: gridmap.services.kept)
 
 StaffCountRefresh = KeptRefresh  # the name of 0013
 
 
-# The statements of a table kept per grid, its one-row state and its log; filled in by
-# :func:`_kept_per_grid` from the table names of the constants _STAFF_KEPT and _KEY_PERSONS_KEPT
-# below (names fixed in code, never input; values go in as bound parameters).
-_KEPT_STATEMENTS = {
-    "stale": "SELECT s.computed_at IS NULL OR EXISTS (SELECT 1 FROM {dirty}) "
-             "FROM (SELECT 1) one LEFT JOIN {state} s ON s.id = 1",
-    "lock_row": "INSERT INTO {state} (id) VALUES (1) ON CONFLICT (id) DO NOTHING",
-    "lock": "SELECT computed_at FROM {state} WHERE id = 1 FOR UPDATE",
-    "logged": "SELECT id, grid_id, everything FROM {dirty}",
-    "clear": "DELETE FROM {table}",
-    "clear_grids": "DELETE FROM {table} WHERE grid_id = ANY(:ids)",
-    # Grids deleted since (their figures went with them) are left out.
-    "insert": "INSERT INTO {table} ({columns}) SELECT {columns} FROM unnest({arrays}) AS x({columns}) "
-              "WHERE EXISTS (SELECT 1 FROM grid WHERE grid.id = x.grid_id)",
-    "forget": "DELETE FROM {dirty} WHERE id = ANY(:ids)",
-    "computed": "UPDATE {state} SET computed_at = now() WHERE id = 1",
-}
-
-
-@dataclass(frozen=True)
-class _KeptPerGrid:
-    """A table of figures per grid (``grid_id`` first, ``n`` last, maybe a key between), its
-    one-row state (``computed_at``, NULL: never) and the log of grids its triggers write."""
-
-    columns: int
-    sql: dict[str, TextClause]
-    compute: Callable[[Session, list[int] | None], list[tuple]]  # the full computation's rows
-
-
-def _kept_per_grid(table: str, columns: tuple[tuple[str, str], ...], state: str, dirty: str,
-                   compute: Callable[[Session, list[int] | None], list[tuple]]) -> _KeptPerGrid:
-    """``columns``: (name, SQL type) as inserted."""
-    names = {
-        "table": table, "state": state, "dirty": dirty, "columns": ", ".join(c for c, _t in columns),
-        "arrays": ", ".join("CAST(:c{} AS {}[])".format(i, t) for i, (_c, t) in enumerate(columns)),  # noqa: UP032
-    }
-    return _KeptPerGrid(len(columns), {k: text(v.format(**names)) for k, v in _KEPT_STATEMENTS.items()}, compute)
-
-
-def _refresh_kept(session: Session, kept: _KeptPerGrid, full: bool) -> KeptRefresh:
-    """Recompute, with the full computation's query, the grids the log names, or everything when
-    ``full``, when nothing was computed yet or after a TRUNCATE; in the caller's transaction.
-    Same locking and the same rule for log rows committed meanwhile as
-    :func:`refresh_service_coverage`."""
-    t0 = time.perf_counter()
-    sql = kept.sql
-    session.execute(sql["lock_row"])
-    computed = session.execute(sql["lock"]).scalar_one()
-    logged = session.execute(sql["logged"]).all()
-    full = full or computed is None or any(r.everything for r in logged)
-    if full:
-        session.execute(sql["clear"])
-        rows = kept.compute(session, None)
-        recomputed = len({r[0] for r in rows})
-    else:
-        ids = sorted({r.grid_id for r in logged if r.grid_id is not None})
-        rows = kept.compute(session, ids) if ids else []
-        if ids:
-            session.execute(sql["clear_grids"], {"ids": ids})
-        recomputed = len(ids)
-    if rows:
-        session.execute(sql["insert"], {f"c{i}": [r[i] for r in rows] for i in range(kept.columns)})
-    if logged:
-        session.execute(sql["forget"], {"ids": [r.id for r in logged]})
-    if full:
-        session.execute(sql["computed"])
-    mode = "full" if full else ("repaired" if logged else "fresh")
-    return KeptRefresh(mode, len(logged), recomputed, round((time.perf_counter() - t0) * 1000, 2))
-
-
-def _fresh(session: Session, kept: _KeptPerGrid) -> None:
-    """Repair ``kept`` first when anything changed (readers that find it fresh take no lock)."""
-    if session.execute(kept.sql["stale"]).scalar_one():
-        _refresh_kept(session, kept, False)
-
-
 # -- staff per grid and role kept (migration 0013) -----------------------------------------------
 
-_STAFF_KEPT = _kept_per_grid(
+_STAFF_KEPT = kept_table(
     "grid_staff_count", (("grid_id", "integer"), ("role", "text"), ("n", "integer")),
     state="staff_count_state", dirty="staff_count_dirty",
     compute=lambda session, ids: [(g, role, n) for g, roles in staff_by_grid(session, ids).items()
@@ -633,9 +552,9 @@ def refresh_staff_counts(session: Session, *, full: bool = False) -> KeptRefresh
 
     Recomputes, with the query of the full computation (:func:`staff_by_grid`), the grids the
     change log names, or everything when ``full``, when nothing was computed yet or after a
-    TRUNCATE (:func:`_refresh_kept`).
+    TRUNCATE (:func:`gridmap.services.kept.refresh`).
     """
-    return _refresh_kept(session, _STAFF_KEPT, full)
+    return kept.refresh(session, _STAFF_KEPT, full)
 
 
 # One row per grid, the roles as two arrays (77 k rows of a city cost more to fetch than 10 k).
@@ -648,14 +567,14 @@ _KEPT_STAFF_SQL = f"""
 def kept_staff_by_grid(session: Session, ids: list[int] | None) -> dict[int, dict[str, int]]:
     """Per grid: active staff by role, the same figures as :func:`staff_by_grid`, from the kept
     counts, repaired first when anything changed (so never stale, as :func:`kept_service_coverage`)."""
-    _fresh(session, _STAFF_KEPT)
+    kept.ensure_fresh(session, _STAFF_KEPT)
     rows = session.execute(_q(_KEPT_STAFF_SQL, ids is not None), {"ids": ids}).all()
     return {g: dict(sorted(zip(roles, ns, strict=True))) for g, roles, ns in rows}
 
 
 # -- distinct key persons per grid kept (migration 0014) -----------------------------------------
 
-_KEY_PERSONS_KEPT = _kept_per_grid(
+_KEY_PERSONS_KEPT = kept_table(
     "grid_key_person_count", (("grid_id", "integer"), ("n", "integer")),
     state="key_person_count_state", dirty="key_person_count_dirty",
     compute=lambda session, ids: list(key_person_counts_by_grid(session, ids).items()),
@@ -665,8 +584,8 @@ _KEY_PERSONS_KEPT = _kept_per_grid(
 def refresh_key_person_counts(session: Session, *, full: bool = False) -> KeptRefresh:
     """Bring the kept distinct key persons per grid up to date with the rows, in the caller's
     transaction: the grids the change log names, recomputed with :func:`key_person_counts_by_grid`,
-    or everything (:func:`_refresh_kept`)."""
-    return _refresh_kept(session, _KEY_PERSONS_KEPT, full)
+    or everything (:func:`gridmap.services.kept.refresh`)."""
+    return kept.refresh(session, _KEY_PERSONS_KEPT, full)
 
 
 _KEPT_KEY_PERSONS_SQL = f"""
@@ -678,20 +597,22 @@ def kept_key_persons_by_grid(session: Session, ids: list[int] | None) -> dict[in
     """Per grid: (distinct key persons, persons per category), the same figures as
     :func:`key_persons_by_grid`: the persons from the kept counts, repaired first when anything
     changed; the categories from ``grid_key_count`` (kept by the triggers of 0008/0010)."""
-    _fresh(session, _KEY_PERSONS_KEPT)
+    kept.ensure_fresh(session, _KEY_PERSONS_KEPT)
     persons = dict(session.execute(_q(_KEPT_KEY_PERSONS_SQL, ids is not None), {"ids": ids}).all())
     return _with_categories(session, ids, persons)
 
 
 def rebuild_kept_figures(session: Session, settings: Settings) -> dict[str, KeptRefresh | CoverageRefresh]:
-    """Compute every kept per-grid figure in full (service coverage, staff, key persons), in the
-    caller's transaction: the loaders call it before their commit, so the first metrics read
-    after a load does not pay for it (city: see the module docstring for the time)."""
+    """Compute every kept figure in full (per grid: service coverage, staff, key persons; per
+    community: the impact summary), in the caller's transaction: the loaders call it before their
+    commit, so the first metrics read or impact preview after a load does not pay for it (city:
+    see the module docstring for the time)."""
     with _tuned(session, settings):
         return {
             "service_coverage": refresh_service_coverage(session, settings, full=True),
             "staff_counts": refresh_staff_counts(session, full=True),
             "key_person_counts": refresh_key_person_counts(session, full=True),
+            "community_summary": refresh_community_summary(session, full=True),
         }
 
 

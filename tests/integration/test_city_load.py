@@ -9,6 +9,7 @@ from sqlalchemy import text
 from gridmap.domain.city import CHUNK_TABLES, CitySpec
 from gridmap.services.city import load_city
 from gridmap.services.demo import load_demo
+from gridmap.services.impact import refresh_community_summary
 from gridmap.services.stats import compute_stats
 
 # Tables whose content must not depend on how the chunks were generated.
@@ -111,7 +112,7 @@ def test_load_demo_dispatches_the_city_scale(session, settings, now, monkeypatch
 
 @pytest.mark.parametrize("scale", ["city", "small"])
 def test_a_load_leaves_the_kept_per_grid_figures_computed(session, settings, now, monkeypatch, scale):
-    """The loaders compute the kept figures (0012-0014) in their transaction: the first metrics
+    """The loaders compute the kept figures (0012-0015) in their transaction: the first metrics
     read after a load repairs nothing, and finds what the live computations find."""
     import gridmap.services.city as city
     from gridmap.services import coverage
@@ -121,12 +122,14 @@ def test_a_load_leaves_the_kept_per_grid_figures_computed(session, settings, now
     load_demo(session, settings=settings, now=now, scale=scale, seed=5, replace=True)
     for state, dirty in (("service_coverage_state", "service_coverage_dirty"),
                          ("staff_count_state", "staff_count_dirty"),
-                         ("key_person_count_state", "key_person_count_dirty")):
+                         ("key_person_count_state", "key_person_count_dirty"),
+                         ("community_summary_state", "community_summary_dirty")):
         assert session.execute(text(f"SELECT computed_at IS NOT NULL FROM {state}")).scalar_one(), state
         assert session.execute(text(f"SELECT count(*) FROM {dirty}")).scalar_one() == 0, dirty
     assert coverage.refresh_staff_counts(session).mode == "fresh"
     assert coverage.refresh_key_person_counts(session).mode == "fresh"
     assert coverage.refresh_service_coverage(session, settings).mode == "fresh"
+    assert refresh_community_summary(session).mode == "fresh"
     assert coverage.kept_key_persons_by_grid(session, None) == coverage.key_persons_by_grid(session, None)
     assert coverage.kept_staff_by_grid(session, None) == coverage.staff_by_grid(session, None)
     live = coverage.service_coverage(session, settings)
