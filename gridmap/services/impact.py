@@ -154,6 +154,8 @@ def refresh_community_summary(session: Session, *, full: bool = False) -> KeptRe
 #   grid, and ST_Intersection runs only on those the boundary cuts;
 # - keys: key persons by category from the per-grid and per-building counts (0008, 0010), which
 #   also give the buildings with cases;
+# - grid_rows: the grids with something inside, from the cards kept per community (code, name,
+#   leader);
 # - gates of the cut communities' compounds within a distance of the area (a generous distance in
 #   degrees narrows, geography measures the rest), their compounds the area meets, live areas it
 #   overlaps.
@@ -214,17 +216,17 @@ _IMPACT_SQL = text(
       SELECT id AS grid_id, buildings, households FROM whole
       UNION ALL
       SELECT grid_id, count(*), sum(households) FROM cut_inside GROUP BY grid_id),
-    grid_rows AS (
-      SELECT g.id, g.code, g.name, g.community_id, cm.name AS community_name, gi.buildings, gi.households,
-             leader.name AS leader, leader.phone AS leader_phone
-      FROM grids_in gi JOIN grid g ON g.id = gi.grid_id JOIN community cm ON cm.id = g.community_id
-      LEFT JOIN LATERAL (
-        SELECT s.name, s.phone FROM staff s JOIN staff_assignment sa ON sa.staff_id = s.id
-        WHERE sa.grid_id = g.id AND s.role = 'grid_leader' AND s.active ORDER BY s.id LIMIT 1) leader ON true),
+    grid_rows AS (  -- the kept card of the grid (code, name, leader), with what lies inside
+      SELECT c.community_id, c.name AS community_name, c.households AS community_households,
+             card || jsonb_build_object('buildings', gi.buildings, 'households', gi.households) AS card,
+             gi.households
+      FROM comm c CROSS JOIN LATERAL jsonb_array_elements(c.grid_cards) card
+      JOIN grids_in gi ON gi.grid_id = CAST(card->>'id' AS integer)
+      WHERE NOT c.whole),
     communities AS (
-      SELECT gr.community_id AS id, min(gr.community_name) AS name, sum(gr.households) AS households_inside,
-             (SELECT sum(g2.households) FROM grid g2 WHERE g2.community_id = gr.community_id) AS households_total
-      FROM grid_rows gr GROUP BY gr.community_id
+      SELECT community_id AS id, min(community_name) AS name, sum(households) AS households_inside,
+             min(community_households) AS households_total
+      FROM grid_rows GROUP BY community_id
       UNION ALL
       SELECT community_id, name, households, households FROM whole_comm WHERE grids > 0),
     gates AS (
@@ -265,9 +267,7 @@ _IMPACT_SQL = text(
       (SELECT coalesce(sum((SELECT b.households FROM building b WHERE b.id = cb.id)), 0) FROM case_buildings cb)
         + (SELECT coalesce(sum(case_households), 0) FROM whole_comm) AS case_households,
       (SELECT coalesce(json_agg(x.card ORDER BY x.card->>'code'), '[]'::json) FROM (
-         SELECT jsonb_build_object(
-           'id', id, 'code', code, 'name', name, 'community_id', community_id, 'buildings', buildings,
-           'households', households, 'leader', leader, 'leader_phone', leader_phone) AS card FROM grid_rows
+         SELECT card FROM grid_rows
          UNION ALL
          SELECT card FROM whole_comm w, jsonb_array_elements(w.grid_cards) card) x) AS grids,
       (SELECT coalesce(json_agg(json_build_object(

@@ -45,6 +45,7 @@ from gridmap.db.models_coverage import ContactLog, DutyShift
 from gridmap.services.coverage import (
     GridCoverageDelta,
     apply_coverage_change,
+    contacts_by_grid,
     grid_metrics,
     recompute_service_coverage,
     service_coverage,
@@ -621,3 +622,22 @@ def test_kept_key_person_counts_equal_a_full_recomputation_after_every_change(fx
     check("persons truncated", "full")
     # (The per-category counts of 0008/0010 do not follow a TRUNCATE; the persons do.)
     assert all(n == 0 for n, _categories in kept_key_persons_by_grid(session, None).values())
+
+
+def test_all_grid_metrics_read_contacts_alongside_yet_see_this_transactions_writes(session, settings, now):
+    """For all grids the contacts are read on a second connection while the rest are read here:
+    the same figures as read here, while this transaction has written nothing; after a write they
+    are read here, so the uncommitted contact counts."""
+    inline = contacts_by_grid(session, settings, now, None)
+    assert session.execute(text("SELECT pg_current_xact_id_if_assigned() IS NULL")).scalar_one()
+    metrics = grid_metrics(session, settings, now)
+    assert {m.id: (m.contacts.vulnerable, m.contacts.on_time, [o.key_person_id for o in m.contacts.overdue])
+            for m in metrics if m.contacts.vulnerable} == \
+        {g: (v, on_time, [o.key_person_id for o in late]) for g, (v, on_time, late) in inline.items()}
+    grid_id, person = next((g, late[0].key_person_id) for g, (_v, _n, late) in sorted(inline.items()) if late)
+    for hours in (1, 2, 3, 4):
+        session.add(ContactLog(key_person_id=person, contacted_at=now - timedelta(hours=hours), method="phone"))
+    session.flush()
+    after = {m.id: m for m in grid_metrics(session, settings, now)}[grid_id]
+    assert person not in [o.key_person_id for o in after.contacts.overdue]
+    assert after.contacts.on_time == inline[grid_id][1] + 1
