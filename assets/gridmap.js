@@ -244,7 +244,8 @@ window.gridmap = (function () {
         var tip = TOOLTIPS[h.layer];
         if (tip) {
             var isPoint = feature.geometry && feature.geometry.type === "Point";
-            layer.bindTooltip(tip(p, h), {
+            // Built when it opens, not for each of a city's 10,000 grids as they are drawn.
+            layer.bindTooltip(function () { return tip(p, h); }, {
                 sticky: !isPoint, direction: isPoint ? "top" : "auto", className: "gm-tooltip",
                 offset: isPoint ? [0, -8] : [12, 0], opacity: 0.96
             });

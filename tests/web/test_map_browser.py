@@ -108,6 +108,9 @@ def test_command_map(browser, live_server, engine, artifacts_dir):
     assert facts["phone"] in panel_text
     # The clicked grid is highlighted on the map.
     assert browser.find_elements(By.CSS_SELECTOR, ".gm-pane-grid path.gm-selected")
+    # The pointer rests on it: its tooltip (built when it opens, not while drawing) names it.
+    _wait(browser).until(lambda d: any(
+        name in e.text for e in d.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip.gm-tooltip")))
 
     ActionChains(browser).move_by_offset(0, 0).perform()
     browser.save_screenshot(str(artifacts_dir / "map.png"))
