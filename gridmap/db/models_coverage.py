@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
+    Integer,
     SmallInteger,
     String,
     Text,
@@ -195,8 +196,34 @@ class CommunitySummary(Base):
     staffed_gates: Mapped[int]
     key_counts: Mapped[dict] = mapped_column(JSONB)  # {category code: persons}
     grid_cards: Mapped[list] = mapped_column(JSONB)  # one object per grid, ordered by code
+    # Compounds that no grid of the community holds (a point on their surface outside them all).
+    loose_compounds: Mapped[list[int]] = mapped_column(ARRAY(Integer))
 
     __table_args__ = (Index("ix_community_summary_extent", "extent", postgresql_using="gist"),)
+
+
+class GridSummary(Base):
+    """The same per grid, for the grids of communities an area cuts (migration 0015); recomputed
+    with its community's row, and cleared with it."""
+
+    __tablename__ = "grid_summary"
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"), primary_key=True)
+    community_id: Mapped[int] = mapped_column(
+        ForeignKey("community_summary.community_id", ondelete="CASCADE"), index=True)
+    # The convex hull of the grid, its compounds and their gates.
+    extent: Mapped[WKBElement] = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False))
+    households: Mapped[int] = mapped_column(BigInteger)
+    residents: Mapped[int] = mapped_column(BigInteger)
+    buildings: Mapped[int]
+    case_buildings: Mapped[int]
+    case_households: Mapped[int] = mapped_column(BigInteger)
+    compounds: Mapped[int]
+    gates: Mapped[int]
+    open_gates: Mapped[int]
+    staffed_gates: Mapped[int]
+    key_counts: Mapped[dict] = mapped_column(JSONB)
+    card: Mapped[dict] = mapped_column(JSONB)  # id, code, name, community_id, totals, leader
+    compound_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer))
 
 
 class CommunitySummaryState(_KeptState, Base):

@@ -70,14 +70,14 @@ def rules_from(settings: Settings) -> ImpactRules:
     )
 
 
-# The impact summary kept per community (migration 0015; the mechanism: gridmap.services.kept):
-# what an area that covers the community's extent finds in it. One INSERT ... SELECT for the
-# communities ``:ids`` (NULL: all), with the same rules as the statement below: a building with a
-# case has a person of a case category (per-building counts of 0008); a gate is staffed when an
-# active checkpoint stands at it; a grid's leader is its active grid leader of the lowest id.
+# The impact summary kept per community and per grid (migration 0015; the mechanism:
+# gridmap.services.kept): what an area that covers a community's or a grid's extent finds in it.
+# One statement for the communities ``:ids`` (NULL: all) and their grids, with the same rules as
+# the impact statement below: a building with a case has a person of a case category (per-building
+# counts of 0008); a gate is staffed when an active checkpoint stands at it; a grid's leader is its
+# active grid leader of the lowest id. A compound belongs to the grid of its community that holds
+# a point on its surface (the lowest id), else it is loose.
 _SUMMARY_INSERT = """
-    INSERT INTO community_summary (community_id, name, extent, grids, households, residents, buildings,
-      case_buildings, case_households, compounds, gates, open_gates, staffed_gates, key_counts, grid_cards)
     WITH c AS MATERIALIZED (
       SELECT id, name, geom FROM community
       WHERE CAST(:ids AS integer[]) IS NULL OR id = ANY(CAST(:ids AS integer[]))),
@@ -89,46 +89,85 @@ _SUMMARY_INSERT = """
       FROM staff_assignment sa JOIN staff s ON s.id = sa.staff_id
       WHERE sa.grid_id IN (SELECT id FROM g) AND s.role = 'grid_leader' AND s.active
       ORDER BY sa.grid_id, s.id),
-    grids AS (
-      SELECT g.community_id, count(*) AS n, sum(g.households) AS households, sum(g.residents) AS residents,
-             sum(g.buildings) AS buildings,
-             jsonb_agg(jsonb_build_object(
-               'id', g.id, 'code', g.code, 'name', g.name, 'community_id', g.community_id,
-               'buildings', g.buildings, 'households', g.households, 'leader', l.name, 'leader_phone', l.phone)
-               ORDER BY g.code) AS cards,
-             ST_ConvexHull(ST_Collect(g.geom)) AS hull
-      FROM g LEFT JOIN leaders l ON l.grid_id = g.id GROUP BY g.community_id),
     cases AS (
-      SELECT g.community_id, count(*) AS buildings, coalesce(sum(b.households), 0) AS households
+      SELECT cb.grid_id, count(*) AS buildings, coalesce(sum(b.households), 0) AS households
       FROM (SELECT DISTINCT bk.building_id, bk.grid_id FROM building_key_count bk
             WHERE bk.grid_id IN (SELECT id FROM g) AND bk.n > 0
               AND bk.category_id IN (SELECT id FROM key_person_category WHERE is_case)) cb
-      JOIN g ON g.id = cb.grid_id JOIN building b ON b.id = cb.building_id
-      GROUP BY g.community_id),
+      JOIN building b ON b.id = cb.building_id
+      GROUP BY cb.grid_id),
     keys AS (
-      SELECT community_id, jsonb_object_agg(code, n) AS counts FROM (
-        SELECT g.community_id, kc.code, sum(gk.n) AS n
-        FROM grid_key_count gk JOIN g ON g.id = gk.grid_id JOIN key_person_category kc ON kc.id = gk.category_id
+      SELECT grid_id, jsonb_object_agg(code, n) AS counts FROM (
+        SELECT gk.grid_id, kc.code, sum(gk.n) AS n
+        FROM grid_key_count gk JOIN key_person_category kc ON kc.id = gk.category_id
+        WHERE gk.grid_id IN (SELECT id FROM g)
         GROUP BY 1, 2 HAVING sum(gk.n) > 0) x
+      GROUP BY grid_id),
+    cp AS MATERIALIZED (
+      SELECT p.id, p.community_id, p.geom,
+             (SELECT min(gr.id) FROM grid gr WHERE gr.community_id = p.community_id
+                AND ST_Intersects(gr.geom, ST_PointOnSurface(p.geom))) AS grid_id
+      FROM compound p WHERE p.community_id IN (SELECT id FROM c)),
+    gt AS MATERIALIZED (
+      SELECT cp.community_id, cp.grid_id, ga.is_open, ga.geom,
+             ga.is_open AND EXISTS (SELECT 1 FROM checkpoint ck WHERE ck.gate_id = ga.id AND ck.active) AS staffed
+      FROM gate ga JOIN cp ON cp.id = ga.compound_id),
+    cp_of AS (  -- per grid; the loose ones under grid NULL, per community
+      SELECT community_id, grid_id, count(*) AS n, array_agg(id ORDER BY id) AS ids, ST_Collect(geom) AS geoms
+      FROM cp GROUP BY community_id, grid_id),
+    gt_of AS (
+      SELECT community_id, grid_id, count(*) AS n, count(*) FILTER (WHERE is_open) AS open,
+             count(*) FILTER (WHERE staffed) AS staffed, ST_Collect(geom) AS geoms
+      FROM gt GROUP BY community_id, grid_id),
+    grid_rows AS MATERIALIZED (
+      SELECT g.id AS grid_id, g.community_id, g.code,
+             ST_ConvexHull(ST_Collect(ARRAY[g.geom, pc.geoms, pg.geoms])) AS extent,
+             g.households, g.residents, g.buildings,
+             coalesce(cs.buildings, 0) AS case_buildings, coalesce(cs.households, 0) AS case_households,
+             coalesce(pc.n, 0) AS compounds, coalesce(pg.n, 0) AS gates, coalesce(pg.open, 0) AS open_gates,
+             coalesce(pg.staffed, 0) AS staffed_gates, coalesce(k.counts, '{}'::jsonb) AS key_counts,
+             jsonb_build_object(
+               'id', g.id, 'code', g.code, 'name', g.name, 'community_id', g.community_id,
+               'buildings', g.buildings, 'households', g.households, 'leader', l.name, 'leader_phone', l.phone)
+               AS card,
+             coalesce(pc.ids, '{}') AS compound_ids
+      FROM g LEFT JOIN leaders l ON l.grid_id = g.id LEFT JOIN cases cs ON cs.grid_id = g.id
+      LEFT JOIN keys k ON k.grid_id = g.id
+      LEFT JOIN cp_of pc ON pc.grid_id = g.id LEFT JOIN gt_of pg ON pg.grid_id = g.id),
+    per_community AS (
+      SELECT community_id, count(*) AS grids, sum(households) AS households, sum(residents) AS residents,
+             sum(buildings) AS buildings, sum(case_buildings) AS case_buildings,
+             sum(case_households) AS case_households, jsonb_agg(card ORDER BY code) AS cards,
+             ST_Collect(extent) AS extents
+      FROM grid_rows GROUP BY community_id),
+    community_keys AS (
+      SELECT community_id, jsonb_object_agg(code, n) AS counts FROM (
+        SELECT r.community_id, k.key AS code, sum(CAST(k.value AS bigint)) AS n
+        FROM grid_rows r, jsonb_each_text(r.key_counts) k GROUP BY 1, 2) x
       GROUP BY community_id),
-    compounds AS (
-      SELECT cp.community_id, count(*) AS n, ST_ConvexHull(ST_Collect(cp.geom)) AS hull
-      FROM compound cp WHERE cp.community_id IN (SELECT id FROM c) GROUP BY cp.community_id),
-    gates AS (
-      SELECT cp.community_id, count(*) AS n, count(*) FILTER (WHERE ga.is_open) AS open,
-             count(*) FILTER (WHERE ga.is_open AND EXISTS (
-               SELECT 1 FROM checkpoint ck WHERE ck.gate_id = ga.id AND ck.active)) AS staffed,
-             ST_ConvexHull(ST_Collect(ga.geom)) AS hull
-      FROM gate ga JOIN compound cp ON cp.id = ga.compound_id
-      WHERE cp.community_id IN (SELECT id FROM c) GROUP BY cp.community_id)
-    SELECT c.id, c.name, ST_ConvexHull(ST_Collect(ARRAY[c.geom, gr.hull, cp.hull, gt.hull])),
-           coalesce(gr.n, 0), coalesce(gr.households, 0), coalesce(gr.residents, 0), coalesce(gr.buildings, 0),
-           coalesce(cs.buildings, 0), coalesce(cs.households, 0),
-           coalesce(cp.n, 0), coalesce(gt.n, 0), coalesce(gt.open, 0), coalesce(gt.staffed, 0),
-           coalesce(k.counts, '{}'::jsonb), coalesce(gr.cards, '[]'::jsonb)
-    FROM c LEFT JOIN grids gr ON gr.community_id = c.id LEFT JOIN cases cs ON cs.community_id = c.id
-    LEFT JOIN keys k ON k.community_id = c.id LEFT JOIN compounds cp ON cp.community_id = c.id
-    LEFT JOIN gates gt ON gt.community_id = c.id
+    communities AS (
+      INSERT INTO community_summary (community_id, name, extent, grids, households, residents, buildings,
+        case_buildings, case_households, compounds, gates, open_gates, staffed_gates, key_counts, grid_cards,
+        loose_compounds)
+      SELECT c.id, c.name,
+             ST_ConvexHull(ST_Collect(ARRAY[c.geom, pg.extents, loose.geoms, loose_gates.geoms])),
+             coalesce(pg.grids, 0), coalesce(pg.households, 0), coalesce(pg.residents, 0),
+             coalesce(pg.buildings, 0), coalesce(pg.case_buildings, 0), coalesce(pg.case_households, 0),
+             (SELECT count(*) FROM cp WHERE cp.community_id = c.id),
+             coalesce(gates.n, 0), coalesce(gates.open, 0), coalesce(gates.staffed, 0),
+             coalesce(k.counts, '{}'::jsonb), coalesce(pg.cards, '[]'::jsonb), coalesce(loose.ids, '{}')
+      FROM c LEFT JOIN per_community pg ON pg.community_id = c.id
+      LEFT JOIN community_keys k ON k.community_id = c.id
+      LEFT JOIN cp_of loose ON loose.community_id = c.id AND loose.grid_id IS NULL
+      LEFT JOIN gt_of loose_gates ON loose_gates.community_id = c.id AND loose_gates.grid_id IS NULL
+      LEFT JOIN (SELECT community_id, sum(n) AS n, sum(open) AS open, sum(staffed) AS staffed
+                 FROM gt_of GROUP BY community_id) gates ON gates.community_id = c.id
+      RETURNING community_id)
+    INSERT INTO grid_summary (grid_id, community_id, extent, households, residents, buildings, case_buildings,
+      case_households, compounds, gates, open_gates, staffed_gates, key_counts, card, compound_ids)
+    SELECT grid_id, community_id, extent, households, residents, buildings, case_buildings, case_households,
+           compounds, gates, open_gates, staffed_gates, key_counts, card, compound_ids
+    FROM grid_rows WHERE community_id IN (SELECT community_id FROM communities)
 """
 
 SUMMARY = kept_table(
@@ -147,18 +186,18 @@ def refresh_community_summary(session: Session, *, full: bool = False) -> KeptRe
 # - comm: the communities whose kept extent (0015) meets the area grown by the gate distance;
 #   those whose extent the area covers count as one kept row each: all their grids, buildings,
 #   compounds and gates lie inside. Only the others (cut) are looked at grid by grid:
-# - whole: their grids the area covers entirely count as one row each, with the totals the
-#   triggers keep per grid (households, residents: migration 0003; key persons: 0010);
+# - gs: their grids whose kept extent meets the reach; the area covers the extent of some
+#   (cover 2: the grid with its compounds and gates counts as its kept row), or the grid itself
+#   (cover 1: its buildings count as its kept row), or cuts it (cover 0);
 # - cut_inside: in the other grids the area touches, buildings of which at least a share (a
-#   setting) of the footprint lies in the area; grids are read by community and buildings by
-#   grid, and ST_Intersection runs only on those the boundary cuts;
-# - keys: key persons by category from the per-grid and per-building counts (0008, 0010), which
-#   also give the buildings with cases;
-# - grid_rows: the grids with something inside, from the cards kept per community (code, name,
-#   leader);
-# - gates of the cut communities' compounds within a distance of the area (a generous distance in
-#   degrees narrows, geography measures the rest), their compounds the area meets, live areas it
-#   overlaps.
+#   setting) of the footprint lies in the area; buildings are read by grid, and ST_Intersection
+#   runs only on those the boundary cuts;
+# - keys: key persons by category from the kept rows and, for those buildings, the per-building
+#   counts (0008), which also give the buildings with cases;
+# - grid_rows: the grids with something inside, from their kept cards (code, name, leader);
+# - compounds: those of the grids whose extent the area does not cover, and the loose ones of the
+#   cut communities, one by one (those the area meets); their gates within a distance of the area
+#   (a generous distance in degrees narrows, geography measures the rest); live areas it overlaps.
 # ``stale``: the kept summary lags behind a change; the caller repairs it and asks again.
 # The area is the FIRST argument of every predicate: PostGIS caches a prepared geometry only for
 # the argument that repeats, and ST_Covers(area, b) runs 4x faster than ST_CoveredBy(b, area).
@@ -172,78 +211,86 @@ _IMPACT_SQL = text(
       SELECT s.*, ST_Covers(a.g, s.extent) AS whole
       FROM community_summary s, area a, reach r WHERE ST_Intersects(r.g, s.extent)),
     whole_comm AS MATERIALIZED (SELECT * FROM comm WHERE whole),
-    cut_comm AS MATERIALIZED (SELECT community_id AS id FROM comm WHERE NOT whole),
-    touched AS MATERIALIZED (  -- read by community (OFFSET 0: not through the spatial index, which
-      -- finds every grid of the area, ~1,400 for a 5 km radius, to keep the ~200 of the cut communities)
-      SELECT gr.id, gr.households, gr.residents, gr.buildings, gr.geom
-      FROM cut_comm c CROSS JOIN LATERAL (SELECT * FROM grid g WHERE g.community_id = c.id OFFSET 0) gr, area a
-      WHERE ST_Intersects(a.g, gr.geom)),
-    whole AS MATERIALIZED (
-      SELECT t.id, t.households, t.residents, t.buildings FROM touched t, area a WHERE ST_Covers(a.g, t.geom)),
-    cut_grids AS MATERIALIZED (SELECT id FROM touched EXCEPT SELECT id FROM whole),
+    cut_comm AS MATERIALIZED (
+      SELECT community_id AS id, name, households, loose_compounds FROM comm WHERE NOT whole),
+    gs AS MATERIALIZED (  -- read by community (OFFSET 0: not through a spatial index); cover:
+      -- 2 the area covers the grid's extent, 1 the grid, 0 it cuts the grid, NULL only near
+      SELECT x.grid_id, x.community_id, c.name AS community_name, c.households AS community_households,
+             x.households, x.residents, x.buildings, x.case_buildings, x.case_households, x.compounds,
+             x.gates, x.open_gates, x.staffed_gates, x.key_counts, x.card, x.compound_ids,
+             CASE WHEN ST_Covers(a.g, x.extent) THEN 2 WHEN ST_Covers(a.g, g.geom) THEN 1
+                  WHEN ST_Intersects(a.g, g.geom) THEN 0 END AS cover
+      FROM cut_comm c CROSS JOIN LATERAL (SELECT * FROM grid_summary s WHERE s.community_id = c.id OFFSET 0) x
+      JOIN grid g ON g.id = x.grid_id, area a, reach r
+      WHERE ST_Intersects(r.g, x.extent)),
+    whole AS MATERIALIZED (SELECT * FROM gs WHERE cover >= 1),
     cand AS MATERIALIZED (  -- only the buildings of the grids the boundary cuts, read by grid
       -- (OFFSET 0 keeps the planner from reading them by the spatial index instead: at city scale
       -- that finds every building of the area, ~28,000 for a 5 km radius, to keep ~1,200)
       SELECT b.id, b.grid_id, b.geom, b.households, b.residents
-      FROM cut_grids cg
-      CROSS JOIN LATERAL (SELECT * FROM building b WHERE b.grid_id = cg.id OFFSET 0) b, area a
-      WHERE ST_Intersects(a.g, b.geom)),
+      FROM gs t
+      CROSS JOIN LATERAL (SELECT * FROM building b WHERE b.grid_id = t.grid_id OFFSET 0) b, area a
+      WHERE t.cover = 0 AND ST_Intersects(a.g, b.geom)),
     cut_inside AS MATERIALIZED (
       SELECT c.id, c.grid_id, c.households, c.residents FROM cand c, area a
       WHERE CASE WHEN ST_Covers(a.g, c.geom) THEN true
                  ELSE ST_Area(ST_Intersection(c.geom, a.g)) >= :share * ST_Area(c.geom) END),
-    keys AS MATERIALIZED (  -- summed by category id first: ~20 rows to join, not one per grid and category
+    counts_inside AS MATERIALIZED (  -- their per-category counts (0008), one probe per building
+      SELECT bk.building_id, bk.category_id, bk.n, i.households
+      FROM cut_inside i JOIN building_key_count bk ON bk.building_id = i.id WHERE bk.n > 0),
+    keys AS MATERIALIZED (  -- summed by category id first: ~20 rows to join, not one per building
       SELECT kc.code, x.n
-      FROM (SELECT category_id, sum(n) AS n FROM (
-              SELECT gk.category_id, gk.n FROM grid_key_count gk JOIN whole w ON w.id = gk.grid_id
-              UNION ALL
-              SELECT bk.category_id, bk.n FROM building_key_count bk JOIN cut_inside i ON i.id = bk.building_id) y
-            GROUP BY category_id) x
+      FROM (SELECT category_id, sum(n) AS n FROM counts_inside GROUP BY category_id) x
       JOIN key_person_category kc ON kc.id = x.category_id
       UNION ALL
-      SELECT k.key, CAST(k.value AS bigint) FROM whole_comm w, jsonb_each_text(w.key_counts) k),
-    case_categories AS MATERIALIZED (SELECT id FROM key_person_category WHERE is_case),
-    case_buildings AS MATERIALIZED (  -- the case categories' rows of the whole grids (index: 0011)
-      SELECT DISTINCT bk.building_id AS id
-      FROM whole w CROSS JOIN case_categories cc
-      JOIN building_key_count bk ON bk.grid_id = w.id AND bk.category_id = cc.id
-      WHERE bk.n > 0
-      UNION
-      SELECT i.id FROM cut_inside i
-      WHERE EXISTS (SELECT 1 FROM building_key_count bk WHERE bk.building_id = i.id AND bk.n > 0
-                      AND bk.category_id IN (SELECT id FROM case_categories))),
-    grids_in AS (
-      SELECT id AS grid_id, buildings, households FROM whole
+      SELECT k.key, CAST(k.value AS bigint) FROM whole w, jsonb_each_text(w.key_counts) k
       UNION ALL
-      SELECT grid_id, count(*), sum(households) FROM cut_inside GROUP BY grid_id),
-    grid_rows AS (  -- the kept card of the grid (code, name, leader), with what lies inside
-      SELECT c.community_id, c.name AS community_name, c.households AS community_households,
-             card || jsonb_build_object('buildings', gi.buildings, 'households', gi.households) AS card,
-             gi.households
-      FROM comm c CROSS JOIN LATERAL jsonb_array_elements(c.grid_cards) card
-      JOIN grids_in gi ON gi.grid_id = CAST(card->>'id' AS integer)
-      WHERE NOT c.whole),
+      SELECT k.key, CAST(k.value AS bigint) FROM whole_comm w, jsonb_each_text(w.key_counts) k),
+    case_buildings AS MATERIALIZED (
+      SELECT DISTINCT building_id AS id, households FROM counts_inside
+      WHERE category_id IN (SELECT id FROM key_person_category WHERE is_case)),
+    grid_rows AS MATERIALIZED (  -- per grid with something inside: its kept card (code, name,
+      -- leader) and what lies inside; one grouping, not a join of the two lists
+      SELECT grid_id, max(community_id) AS community_id, max(community_name) AS community_name,
+             max(community_households) AS community_households, sum(b) AS buildings, sum(h) AS households,
+             (array_agg(card) FILTER (WHERE card IS NOT NULL))[1] AS card
+      FROM (SELECT grid_id, community_id, community_name, community_households, card,
+                   CASE WHEN cover >= 1 THEN buildings ELSE 0 END AS b,
+                   CASE WHEN cover >= 1 THEN households ELSE 0 END AS h, cover >= 1 AS counted
+            FROM gs WHERE cover IS NOT NULL
+            UNION ALL
+            SELECT grid_id, NULL, NULL, NULL, NULL, 1, households, true FROM cut_inside) x
+      GROUP BY grid_id HAVING bool_or(counted)),
     communities AS (
-      SELECT community_id AS id, min(community_name) AS name, sum(households) AS households_inside,
-             min(community_households) AS households_total
-      FROM grid_rows GROUP BY community_id
+      SELECT community_id AS id, community_name AS name, sum(households) AS households_inside,
+             community_households AS households_total
+      FROM grid_rows GROUP BY community_id, community_name, community_households
       UNION ALL
       SELECT community_id, name, households, households FROM whole_comm WHERE grids > 0),
+    one_by_one AS MATERIALIZED (  -- compounds of grids the area cuts, and those of no grid
+      SELECT p.id, p.geom
+      FROM (SELECT unnest(compound_ids) AS id FROM gs WHERE cover IS DISTINCT FROM 2
+            UNION ALL
+            SELECT unnest(loose_compounds) FROM cut_comm) x
+      JOIN compound p ON p.id = x.id),
     gates AS (
       SELECT ga.is_open,
              ga.id IN (SELECT ck.gate_id FROM checkpoint ck WHERE ck.active) AS staffed  -- hashed once
-      FROM cut_comm c
-      CROSS JOIN LATERAL (SELECT cp.id FROM compound cp WHERE cp.community_id = c.id OFFSET 0) cp
-      CROSS JOIN LATERAL (SELECT * FROM gate g WHERE g.compound_id = cp.id OFFSET 0) ga, area a, reach r
+      FROM one_by_one o
+      CROSS JOIN LATERAL (SELECT * FROM gate g WHERE g.compound_id = o.id OFFSET 0) ga, area a, reach r
       WHERE ST_Intersects(r.g, ga.geom)
         AND CASE WHEN ST_Intersects(a.g, ga.geom) THEN true
-                 ELSE ST_DWithin(CAST(ga.geom AS geography), a.gg, :dist) END),
+                 ELSE ST_DWithin(CAST(ga.geom AS geography), a.gg, :dist, false) END),
     compounds AS MATERIALIZED (  -- inside when their interiors meet: intersecting and not only touching
       SELECT x.whole, x.whole OR NOT ST_Touches(a.g, x.geom) AS inside
-      FROM (SELECT ST_Covers(a.g, cp.geom) AS whole, cp.geom
-            FROM cut_comm c
-            CROSS JOIN LATERAL (SELECT * FROM compound p WHERE p.community_id = c.id OFFSET 0) cp, area a
-            WHERE ST_Intersects(a.g, cp.geom)) x, area a),
+      FROM (SELECT ST_Covers(a.g, o.geom) AS whole, o.geom FROM one_by_one o, area a
+            WHERE ST_Intersects(a.g, o.geom)) x, area a),
+    kept AS MATERIALIZED (  -- what the covered extents hold
+      SELECT sum(compounds) AS compounds, sum(gates) AS gates, sum(open_gates) AS open_gates,
+             sum(staffed_gates) AS staffed_gates
+      FROM (SELECT compounds, gates, open_gates, staffed_gates FROM gs WHERE cover = 2
+            UNION ALL
+            SELECT compounds, gates, open_gates, staffed_gates FROM whole_comm) x),
     overlapping AS (
       SELECT ca.area_key, ca.version, ca.name, rc.code, rc.name_zh, rc.name_en
       FROM controlled_area ca JOIN risk_class rc ON rc.id = ca.risk_class_id, area a
@@ -254,7 +301,7 @@ _IMPACT_SQL = text(
     SELECT
       (SELECT s.computed_at IS NULL OR EXISTS (SELECT 1 FROM community_summary_dirty)
          FROM (SELECT 1) one LEFT JOIN community_summary_state s ON s.id = 1) AS stale,
-      (SELECT coalesce(sum(buildings), 0) FROM grids_in) + (SELECT coalesce(sum(buildings), 0) FROM whole_comm)
+      (SELECT coalesce(sum(buildings), 0) FROM grid_rows) + (SELECT coalesce(sum(buildings), 0) FROM whole_comm)
         AS buildings,
       (SELECT coalesce(sum(households), 0) FROM whole) + (SELECT coalesce(sum(households), 0) FROM cut_inside)
         + (SELECT coalesce(sum(households), 0) FROM whole_comm) AS households,
@@ -262,28 +309,26 @@ _IMPACT_SQL = text(
         + (SELECT coalesce(sum(residents), 0) FROM whole_comm) AS residents,
       (SELECT coalesce(json_object_agg(code, n ORDER BY code), '{}'::json)
          FROM (SELECT code, sum(n) AS n FROM keys GROUP BY code HAVING sum(n) > 0) x) AS key_persons,
-      (SELECT count(*) FROM case_buildings) + (SELECT coalesce(sum(case_buildings), 0) FROM whole_comm)
-        AS case_buildings,
-      (SELECT coalesce(sum((SELECT b.households FROM building b WHERE b.id = cb.id)), 0) FROM case_buildings cb)
+      (SELECT count(*) FROM case_buildings) + (SELECT coalesce(sum(case_buildings), 0) FROM whole)
+        + (SELECT coalesce(sum(case_buildings), 0) FROM whole_comm) AS case_buildings,
+      (SELECT coalesce(sum(households), 0) FROM case_buildings) + (SELECT coalesce(sum(case_households), 0) FROM whole)
         + (SELECT coalesce(sum(case_households), 0) FROM whole_comm) AS case_households,
       (SELECT coalesce(json_agg(x.card ORDER BY x.card->>'code'), '[]'::json) FROM (
-         SELECT card FROM grid_rows
+         SELECT card || jsonb_build_object('buildings', buildings, 'households', households) AS card FROM grid_rows
          UNION ALL
          SELECT card FROM whole_comm w, jsonb_array_elements(w.grid_cards) card) x) AS grids,
       (SELECT coalesce(json_agg(json_build_object(
           'id', id, 'name', name, 'households_inside', households_inside, 'households_total', households_total)
           ORDER BY id), '[]'::json) FROM communities) AS communities,
-      (SELECT count(*) FROM gates) + (SELECT coalesce(sum(gates), 0) FROM whole_comm) AS gates,
-      (SELECT count(*) FROM gates WHERE is_open) + (SELECT coalesce(sum(open_gates), 0) FROM whole_comm)
-        AS open_gates,
-      (SELECT count(*) FROM gates WHERE is_open AND staffed) + (SELECT coalesce(sum(staffed_gates), 0) FROM whole_comm)
+      (SELECT count(*) FROM gates) + (SELECT coalesce(gates, 0) FROM kept) AS gates,
+      (SELECT count(*) FROM gates WHERE is_open) + (SELECT coalesce(open_gates, 0) FROM kept) AS open_gates,
+      (SELECT count(*) FROM gates WHERE is_open AND staffed) + (SELECT coalesce(staffed_gates, 0) FROM kept)
         AS staffed,
-      (SELECT count(*) FROM compounds WHERE inside) + (SELECT coalesce(sum(compounds), 0) FROM whole_comm)
-        AS compounds,
+      (SELECT count(*) FROM compounds WHERE inside) + (SELECT coalesce(compounds, 0) FROM kept) AS compounds,
       (SELECT count(*) FROM compounds WHERE inside AND NOT whole) AS compounds_cut,
       (SELECT coalesce(json_agg(o ORDER BY o.area_key), '[]'::json) FROM overlapping o) AS overlaps,
       CASE WHEN :with_ids THEN (SELECT coalesce(array_agg(id ORDER BY id), '{}')
-         FROM (SELECT b.id FROM building b JOIN whole w ON w.id = b.grid_id
+         FROM (SELECT b.id FROM whole w JOIN building b ON b.grid_id = w.grid_id
                UNION ALL SELECT id FROM cut_inside
                UNION ALL SELECT b.id FROM whole_comm wc JOIN grid g ON g.community_id = wc.community_id
                  JOIN building b ON b.grid_id = g.id) x)

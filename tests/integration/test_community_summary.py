@@ -1,7 +1,7 @@
-"""The impact summary kept per community (migration 0015) never drifts from the rows it sums:
-every kind of change is followed by a repair from the change log, and the repaired table must be
-what a full computation gives. An impact preview over whole communities stays right after a change
-without anyone repairing by hand."""
+"""The impact summary kept per community and per grid (migration 0015) never drifts from the rows
+it sums: every kind of change is followed by a repair from the change log, and the repaired tables
+must be what a full computation gives. An impact preview over whole communities and grids stays
+right after a change without anyone repairing by hand."""
 
 from __future__ import annotations
 
@@ -11,15 +11,20 @@ from sqlalchemy import text
 from gridmap.services.impact import compute_impact, refresh_community_summary
 from tests.integration.test_impact import circle_around_building, independent_impact
 
-_SNAPSHOT = text(
-    "SELECT community_id, name, ST_AsEWKB(extent), grids, households, residents, buildings, case_buildings, "
-    "case_households, compounds, gates, open_gates, staffed_gates, key_counts, grid_cards "
-    "FROM community_summary ORDER BY community_id"
+_SNAPSHOTS = (
+    text("SELECT community_id, name, ST_AsEWKB(extent), grids, households, residents, buildings, case_buildings, "
+         "case_households, compounds, gates, open_gates, staffed_gates, key_counts, grid_cards, loose_compounds "
+         "FROM community_summary ORDER BY community_id"),
+    text("SELECT grid_id, community_id, ST_AsEWKB(extent), households, residents, buildings, case_buildings, "
+         "case_households, compounds, gates, open_gates, staffed_gates, key_counts, card, compound_ids "
+         "FROM grid_summary ORDER BY grid_id"),
 )
 
 
 def _snapshot(session) -> list[tuple]:
-    return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in session.execute(_SNAPSHOT)]
+    """Both kept tables, every column."""
+    return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r)
+            for sql in _SNAPSHOTS for r in session.execute(sql)]
 
 
 def _repaired_equals_full(session) -> list[tuple]:
@@ -98,6 +103,8 @@ CHANGES = [
 def test_the_summary_follows_every_kind_of_change(session):
     before = _repaired_equals_full(session)
     assert before and all(r[3] > 0 for r in before[:5])  # communities with grids
+    grids = session.execute(text("SELECT count(*) FROM grid")).scalar_one()
+    assert session.execute(text("SELECT count(*) FROM grid_summary")).scalar_one() == grids
     for label, statements in CHANGES:
         for statement in statements:
             session.execute(text(statement))
@@ -123,6 +130,14 @@ def wide_area(session):
         "SELECT count(*) FROM community_summary WHERE ST_Covers(ST_GeomFromText(:a, 4326), extent)"),
         {"a": area.wkt}).scalar_one()
     assert whole >= 3
+    # ... and, in the communities it cuts, grids whose extent it covers and grids it cuts
+    covered, cut = session.execute(text(
+        "SELECT count(*) FILTER (WHERE ST_Covers(a, g.extent)), "
+        "       count(*) FILTER (WHERE ST_Intersects(a, gr.geom) AND NOT ST_Covers(a, gr.geom)) "
+        "FROM (SELECT ST_GeomFromText(:a, 4326) AS a) x, community_summary s "
+        "JOIN grid_summary g ON g.community_id = s.community_id JOIN grid gr ON gr.id = g.grid_id "
+        "WHERE ST_Intersects(a, s.extent) AND NOT ST_Covers(a, s.extent)"), {"a": area.wkt}).one()
+    assert covered >= 1 and cut >= 1
     return area
 
 

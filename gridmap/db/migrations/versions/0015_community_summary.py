@@ -1,23 +1,27 @@
-"""the impact summary kept per community, repaired from a log of what changed
+"""the impact summary kept per community and per grid, repaired from a log of what changed
 
 A commander's 5 km redraw touches ~1,400 grids of ~160 communities; the impact preview (issue 8)
 read every one of them: their key counts, case buildings, grid leaders, gates and compounds. Most
-of those communities lie wholly inside such an area, and for them the answer is the same whatever
-the area: ``community_summary`` keeps it, one row per community, and the preview reads that row
-instead (gridmap.services.impact).
+of those lie wholly inside such an area, and for them the answer is the same whatever the area:
+``community_summary`` and ``grid_summary`` keep it, and the preview reads one row for each
+community, or else each grid, that the area covers (gridmap.services.impact).
 
-- ``extent``: the convex hull of the community, its grids, its compounds and their gates. An area
-  that covers it covers all of them; an area (grown by the gate distance) that misses it reaches
-  none of them. Communities in between are computed grid by grid, as before.
-- the figures: grids, households, residents, buildings (of its grids), buildings with a case and
-  their households, compounds, gates (open; open and staffed by an active checkpoint), persons
-  per key category (``{code: n}``), and one card per grid (code, name, leader, totals), ordered by
-  code.
+- A compound belongs to the grid of its community that holds a point on its surface (the lowest
+  id, on a shared edge); one that no grid of its community holds is "loose"
+  (``community_summary.loose_compounds``). Gates go with their compound.
+- ``extent``: the convex hull of the grid, its compounds and their gates; of a community, of the
+  community, its grids' extents and its loose compounds and their gates. An area that covers an
+  extent covers all of it; an area (grown by the gate distance) that misses it reaches none of it.
+  Grids between the two are looked at building by building, their compounds one by one.
+- the figures: households, residents, buildings, buildings with a case and their households,
+  compounds, gates (open; open and staffed by an active checkpoint), persons per key category
+  (``{code: n}``); a grid's card (code, name, leader, totals), a community's cards ordered by code,
+  and its grids' compound ids (``grid_summary.compound_ids``), for the grids the area cuts.
 
 The pattern of 0013/0014: nothing adds to or subtracts from a kept figure; statement-level
 triggers with transition tables append the communities each statement touched to
-``community_summary_dirty``, and the reader recomputes those communities with the query of the
-full computation (gridmap.services.kept), so the figures cannot drift:
+``community_summary_dirty``, and the reader recomputes those communities (and their grids) with
+the query of the full computation (gridmap.services.kept), so the figures cannot drift:
 
 - community, grid, compound: the community of the old and of the new rows;
 - gate, checkpoint: the community of their compound; staff_assignment: of the grid;
@@ -163,8 +167,29 @@ def upgrade() -> None:
         sa.Column("staffed_gates", sa.Integer(), nullable=False),
         sa.Column("key_counts", postgresql.JSONB(), nullable=False),
         sa.Column("grid_cards", postgresql.JSONB(), nullable=False),
+        sa.Column("loose_compounds", postgresql.ARRAY(sa.Integer()), nullable=False),
     )
     op.execute("CREATE INDEX ix_community_summary_extent ON community_summary USING gist (extent)")
+    op.create_table(
+        "grid_summary",
+        sa.Column("grid_id", sa.Integer(), sa.ForeignKey("grid.id", ondelete="CASCADE"), primary_key=True),
+        # Recomputed with its community: cleared with the community's row.
+        sa.Column("community_id", sa.Integer(),
+                  sa.ForeignKey("community_summary.community_id", ondelete="CASCADE"), nullable=False, index=True),
+        sa.Column("extent", Geometry("GEOMETRY", srid=4326, spatial_index=False), nullable=False),
+        sa.Column("households", sa.BigInteger(), nullable=False),
+        sa.Column("residents", sa.BigInteger(), nullable=False),
+        sa.Column("buildings", sa.Integer(), nullable=False),
+        sa.Column("case_buildings", sa.Integer(), nullable=False),
+        sa.Column("case_households", sa.BigInteger(), nullable=False),
+        sa.Column("compounds", sa.Integer(), nullable=False),
+        sa.Column("gates", sa.Integer(), nullable=False),
+        sa.Column("open_gates", sa.Integer(), nullable=False),
+        sa.Column("staffed_gates", sa.Integer(), nullable=False),
+        sa.Column("key_counts", postgresql.JSONB(), nullable=False),
+        sa.Column("card", postgresql.JSONB(), nullable=False),
+        sa.Column("compound_ids", postgresql.ARRAY(sa.Integer()), nullable=False),
+    )
     op.create_table(
         "community_summary_state",
         sa.Column("id", sa.SmallInteger(), primary_key=True),
@@ -192,4 +217,5 @@ def downgrade() -> None:
         op.execute(f"DROP FUNCTION IF EXISTS gridmap_summary_dirty_{table}()")
     op.drop_table("community_summary_dirty")
     op.drop_table("community_summary_state")
+    op.drop_table("grid_summary")
     op.drop_table("community_summary")
