@@ -78,7 +78,11 @@ That left ~2.1-2.8 s (the parts ~1.5 s; assembling 10,000 GridMetrics the rest).
   first read after a load repairs nothing.
 
 Still the largest: contacts (~0.6 s: grouping 140 k vulnerable people with their categories and
-the window's 300 k log rows, and the late ones as JSON) and checkpoint duty (~0.25 s).
+the window's 300 k log rows, and the late ones as JSON) and checkpoint duty (~0.25 s). On a
+machine ~1.5x slower (session 3) that made ~2.1-2.3 s again, contacts ~1 s of it; the contacts of
+all grids are now read on a second connection while the rest are read on the caller's
+(:func:`_alongside`, only when the caller's transaction has written nothing, so both read the same
+rows): ~1.25 s there.
 """
 
 
