@@ -30,6 +30,16 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_db_tidy(args: argparse.Namespace, settings: Settings) -> int:
+    from gridmap.db.session import session_scope
+    from gridmap.services.upkeep import tidy
+
+    with session_scope(settings.database_url) as session:
+        done = tidy(session, settings)
+    print(json.dumps(done.as_dict(), ensure_ascii=False, indent=2))
+    return 0
+
+
 def cmd_demo_load(args: argparse.Namespace, settings: Settings) -> int:
     from gridmap.db.session import session_scope
     from gridmap.services.demo import is_empty, load_demo
@@ -575,6 +585,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="run the migrations").set_defaults(func=cmd_db_upgrade)
+    db.add_parser("tidy", help="repair the kept figures from their logs and prune the change log "
+                               "(for a timer, e.g. every 5 minutes)").set_defaults(func=cmd_db_tidy)
 
     demo = sub.add_parser("demo", help="the synthetic demo district").add_subparsers(dest="demo_command", required=True)
     load = demo.add_parser("load", help="generate and load the demo district")

@@ -146,6 +146,10 @@ class Settings(BaseSettings):
     # several workers only: a pid tells users about the server.
     expose_worker_id: bool = False
 
+    # --- upkeep (``gridmap db tidy``, from cron) ------------------------------------------------
+    # Rows of change_log kept: open screens compare only the newest id, so the rest is history.
+    change_log_keep: int = 10_000
+
     # --- input limits -------------------------------------------------------------------------
     max_upload_bytes: int = 50 * 1024 * 1024
     max_polygon_vertices: int = 10_000
