@@ -34,10 +34,13 @@ class Tidied:
 def tidy(session: Session, settings: Settings) -> Tidied:
     """Repair every kept figure from its log and prune the change log, in the caller's transaction."""
     t0 = time.perf_counter()
+    # In the order a metrics read repairs them (key persons, staff, service coverage), then the
+    # impact summary: each repair locks its kept table's state row until the commit, and two
+    # transactions taking the same locks in another order could deadlock.
     repaired = {
-        "service_coverage": coverage.refresh_service_coverage(session, settings),
-        "staff_counts": coverage.refresh_staff_counts(session),
         "key_person_counts": coverage.refresh_key_person_counts(session),
+        "staff_counts": coverage.refresh_staff_counts(session),
+        "service_coverage": coverage.refresh_service_coverage(session, settings),
         "community_summary": refresh_community_summary(session),
     }
     pruned = changes.prune(session, settings.change_log_keep)
