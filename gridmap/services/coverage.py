@@ -613,10 +613,11 @@ def rebuild_kept_figures(session: Session, settings: Settings) -> dict[str, Kept
     commit, so the first metrics read or impact preview after a load does not pay for it (city:
     see the module docstring for the time)."""
     with _tuned(session, settings):
+        # The order a metrics read repairs them in (each locks its state row until the commit).
         return {
-            "service_coverage": refresh_service_coverage(session, settings, full=True),
-            "staff_counts": refresh_staff_counts(session, full=True),
             "key_person_counts": refresh_key_person_counts(session, full=True),
+            "staff_counts": refresh_staff_counts(session, full=True),
+            "service_coverage": refresh_service_coverage(session, settings, full=True),
             "community_summary": refresh_community_summary(session, full=True),
         }
 

@@ -184,10 +184,10 @@ def load_demo(
     # views have something real to show (deterministic from seed and now).
     written.update(seed_demo_activity(session, settings, now, seed))
     progress(f"activity: {written['contact_log']} contacts, {written['duty_shift']} duty shifts")
-    # The kept per-grid figures (0012-0014) in the load's transaction: the first metrics read after
-    # the load finds them fresh.
+    # The kept figures (0012-0015) in the load's transaction: the first metrics read or impact
+    # preview after the load finds them fresh.
     kept = rebuild_kept_figures(session, settings)
-    progress(f"kept per-grid figures: {', '.join(f'{k} {v.ms:.0f} ms' for k, v in kept.items())}")
+    progress(f"kept figures: {', '.join(f'{k} {v.ms:.0f} ms' for k, v in kept.items())}")
     # access (issue 7): the demo users (README, "Users and roles") and the load in the audit trail.
     create_demo_users(session, settings)
     audit.record(session, "demo", "BULK_LOAD", "district", detail={"scale": scale, "seed": seed, **written})
