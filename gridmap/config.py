@@ -142,6 +142,10 @@ class Settings(BaseSettings):
     # The opening zoom band is chosen for a map about this wide (px) showing the whole district,
     # before the browser reports its own view.
     map_fit_width_px: int = 1200
+    # Layer answers kept in each worker by their ETag (gridmap.web.layer_cache), up to this many
+    # megabytes; 0: none kept. The city's opening view is ~0.5 MB gzip (and its raw bytes for the
+    # clients that do not take gzip).
+    map_layer_cache_mb: int = 64
     # /api/changes says which worker process answered (X-Gridmap-Worker: its pid). For tests of
     # several workers only: a pid tells users about the server.
     expose_worker_id: bool = False

@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     _trust_proxies(app, settings.proxy_hops)
     # access (issue 7): log-in, log-out, and the guard in front of every page and data route.
     register_auth(app)
-    register_routes(app.server, app.config.routes_pathname_prefix)
+    register_routes(app.server, settings, app.config.routes_pathname_prefix)
     register_coverage_routes(app.server, app.config.routes_pathname_prefix)  # coverage views (issue 5)
     register_task_routes(app.server, app.config.routes_pathname_prefix)  # tasks and reports (issue 6)
     app.layout = lambda: layout.app_layout(settings)

@@ -10,7 +10,9 @@ pass through the Dash layout or a callback:
   data version a page knew; only to make a new URL after a change). services.layers explains.
 * The ETag is computed before the layer is read (services.layers.layer_etag: data version,
   parameters, the user's area, a clock bucket): a matching If-None-Match gets its 304 after one
-  tiny query, the layer's query never runs.
+  tiny query, the layer's query never runs; another request with the same ETag (another user of
+  the same area and role, or a browser without the layer in its cache) gets the answer kept under
+  it in the worker (gridmap.web.layer_cache), without the query.
 The bytes come straight from PostgreSQL; the route only compresses them.
 """
 
@@ -20,15 +22,17 @@ import gzip
 import os
 import time
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy import text
 
+from gridmap.config import Settings
 from gridmap.db.session import DatabaseUnavailable, session_scope
 from gridmap.domain.errors import GridmapError
 from gridmap.services import layers
 from gridmap.services.changes import data_version
 from gridmap.web.auth import current_principal
 from gridmap.web.context import current_settings
+from gridmap.web.layer_cache import LayerCache
 
 # Below this size compressing costs more than it saves.
 GZIP_MIN_BYTES = 1024
@@ -67,8 +71,12 @@ def layer_response(layer: str, fmt: str = "geojson") -> Response:
                 response = Response(status=304)
                 _cache_headers(response, etag, settings.map_layer_max_age_s)
                 return response
-            body = layers.layer_body(session, layer, fmt, lang=lang, principal=principal, view=view,
-                                     settings=settings)
+            kept = _kept_answers()
+            body = kept.get(etag)
+            if body is None:
+                body = layers.layer_body(session, layer, fmt, lang=lang, principal=principal, view=view,
+                                         settings=settings)
+                kept.put(etag, body)
     except DatabaseUnavailable as exc:
         return _json_error(503, exc.code, str(exc))
     except GridmapError as exc:
@@ -77,9 +85,18 @@ def layer_response(layer: str, fmt: str = "geojson") -> Response:
     response = Response(body, mimetype=MIMETYPES[fmt])
     _cache_headers(response, etag, settings.map_layer_max_age_s)
     if len(body) >= GZIP_MIN_BYTES and "gzip" in request.headers.get("Accept-Encoding", ""):
-        response.set_data(gzip.compress(body, compresslevel=5))
+        zipped = kept.get(etag + "|gzip")
+        if zipped is None:
+            zipped = gzip.compress(body, compresslevel=5)
+            kept.put(etag + "|gzip", zipped)
+        response.set_data(zipped)
         response.headers["Content-Encoding"] = "gzip"
     return response
+
+
+def _kept_answers() -> LayerCache:
+    """This app's layer answers by ETag (one per app: two apps in a process may read two databases)."""
+    return current_app.extensions["gridmap_layer_cache"]
 
 
 def layer_pbf_response(layer: str) -> Response:
@@ -113,8 +130,9 @@ def changes() -> Response:
     return response
 
 
-def register_routes(server: Flask, prefix: str = "/") -> None:
+def register_routes(server: Flask, settings: Settings, prefix: str = "/") -> None:
     """Add the routes under ``prefix`` (the Dash app's ``routes_pathname_prefix``)."""
+    server.extensions["gridmap_layer_cache"] = LayerCache(settings.map_layer_cache_mb * 1024 * 1024)
     server.add_url_rule(f"{prefix}api/layers/<layer>.geojson", "gridmap_layer", layer_response)
     server.add_url_rule(f"{prefix}api/layers/<layer>.pbf", "gridmap_layer_pbf", layer_pbf_response)
     server.add_url_rule(f"{prefix}healthz", "gridmap_healthz", healthz)

@@ -115,3 +115,58 @@ def test_changes_names_no_worker_by_default(client, database_url):
     assert "X-Gridmap-Worker" not in client.get("/api/changes").headers
     exposed = login_client(create_app(Settings(database_url=database_url, expose_worker_id=True)).server.test_client())
     assert exposed.get("/api/changes").headers["X-Gridmap-Worker"].isdigit()
+
+
+def test_layer_answers_are_kept_by_etag_until_the_data_moves(database_url, engine, monkeypatch):
+    """Another request for the same layer of the same data (no If-None-Match: another browser)
+    gets the answer kept under its ETag, without the query; a write moves the version, and the
+    layer is read again."""
+    from sqlalchemy import text
+
+    from gridmap.services import layers
+
+    client = login_client(create_app(Settings(database_url=database_url)).server.test_client())
+    reads = []
+    real = layers.layer_body
+    monkeypatch.setattr(layers, "layer_body", lambda *a, **k: reads.append(a[1]) or real(*a, **k))
+    url, gz = "/api/layers/grid.pbf?z=13", {"Accept-Encoding": "gzip"}
+    first, second = client.get(url, headers=gz), client.get(url, headers=gz)
+    plain = client.get(url)
+    assert first.status_code == second.status_code == plain.status_code == 200
+    assert reads == ["grid"]
+    assert first.data == second.data and first.headers["ETag"] == second.headers["ETag"]
+    assert gzip.decompress(first.data) == plain.data
+    with engine.begin() as conn:  # a write (a no-op one still moves the version)
+        conn.execute(text("UPDATE grid SET name = name WHERE id = (SELECT min(id) FROM grid)"))
+    third = client.get(url, headers=gz)
+    assert reads == ["grid", "grid"] and third.headers["ETag"] != first.headers["ETag"]
+
+
+def test_the_kept_answers_stay_within_their_budget():
+    from gridmap.web.layer_cache import LayerCache
+
+    kept = LayerCache(max_bytes=10)
+    kept.put("a", b"1234")
+    kept.put("b", b"5678")
+    assert kept.get("a") == b"1234"  # now the most recently used
+    kept.put("c", b"90ab")  # 12 bytes: the least recently used ("b") goes
+    assert kept.get("b") is None and kept.get("a") == b"1234" and kept.get("c") == b"90ab"
+    assert kept.bytes == 8 and len(kept) == 2
+    kept.put("big", b"x" * 11)  # larger than the budget: not kept, nothing evicted for it
+    assert kept.get("big") is None and len(kept) == 2
+
+
+def test_a_kept_answer_goes_only_to_users_of_its_area(database_url):
+    """Key households are cut to the user's area: the commander's kept answer never reaches the
+    grid leader, whose ETag names another area."""
+    app = create_app(Settings(database_url=database_url))
+    commander = login_client(app.server.test_client())
+    leader = login_client(app.server.test_client(), "gridleader", "demo-gridleader")
+    url = "/api/layers/key_household.geojson?z=18&bbox=-180,-90,180,90"
+    whole = commander.get(url)
+    own = leader.get(url)
+    assert whole.status_code == own.status_code == 200
+    assert whole.headers["ETag"] != own.headers["ETag"]
+    n_whole, n_own = len(whole.get_json()["features"]), len(own.get_json()["features"])
+    assert 0 < n_own < n_whole
+    assert len(leader.get(url).get_json()["features"]) == n_own  # its own kept answer
