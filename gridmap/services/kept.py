@@ -45,6 +45,7 @@ _STATEMENTS = {
               "WHERE EXISTS (SELECT 1 FROM {parent} WHERE {parent}.id = x.{key})",
     "forget": "DELETE FROM {dirty} WHERE id = ANY(:ids)",
     "computed": "UPDATE {state} SET computed_at = now() WHERE id = 1",
+    "keys": "SELECT count(DISTINCT {key}) FROM {table}",
 }
 
 # Rows of the full computation, for some keys (a list) or all (None).
@@ -82,14 +83,14 @@ def kept_table(table: str, columns: tuple[tuple[str, str], ...], *, state: str, 
                      text(insert_sql) if insert_sql is not None else None)
 
 
-def _recompute(session: Session, kept: KeptTable, ids: list[int] | None) -> int:
-    """Write the figures of ``ids`` (None: all); the number of keys written."""
+def _recompute(session: Session, kept: KeptTable, ids: list[int] | None) -> None:
+    """Write the figures of ``ids`` (None: all)."""
     if kept.insert_sql is not None:
-        return session.execute(kept.insert_sql, {"ids": ids}).rowcount
+        session.execute(kept.insert_sql, {"ids": ids})
+        return
     rows = kept.compute(session, ids)
     if rows:
         session.execute(kept.sql["insert"], {f"c{i}": [r[i] for r in rows] for i in range(kept.columns)})
-    return len({r[0] for r in rows})
 
 
 def refresh(session: Session, kept: KeptTable, full: bool) -> KeptRefresh:
@@ -107,7 +108,8 @@ def refresh(session: Session, kept: KeptTable, full: bool) -> KeptRefresh:
     full = full or computed is None or any(r.everything for r in logged)
     if full:
         session.execute(sql["clear"])
-        recomputed = _recompute(session, kept, None)
+        _recompute(session, kept, None)
+        recomputed = session.execute(sql["keys"]).scalar_one()
     else:
         ids = sorted({r.key for r in logged if r.key is not None})
         if ids:
