@@ -222,6 +222,8 @@ class GridSummary(Base):
     open_gates: Mapped[int]
     staffed_gates: Mapped[int]
     key_counts: Mapped[dict] = mapped_column(JSONB)
+    key_households: Mapped[int]  # households with a key person (with or without a category)
+    key_persons: Mapped[int]
     card: Mapped[dict] = mapped_column(JSONB)  # id, code, name, community_id, totals, leader
     compound_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer))
 

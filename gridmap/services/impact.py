@@ -103,6 +103,10 @@ _SUMMARY_INSERT = """
         WHERE gk.grid_id IN (SELECT id FROM g)
         GROUP BY 1, 2 HAVING sum(gk.n) > 0) x
       GROUP BY grid_id),
+    kh AS (  -- households with key persons, and the persons, through the household's building
+      SELECT b.grid_id, count(DISTINCT kp.household_id) AS households, count(*) AS persons
+      FROM building b JOIN household h ON h.building_id = b.id JOIN key_person kp ON kp.household_id = h.id
+      WHERE b.grid_id IN (SELECT id FROM g) GROUP BY b.grid_id),
     cp AS MATERIALIZED (
       SELECT p.id, p.community_id, p.geom,
              (SELECT min(gr.id) FROM grid gr WHERE gr.community_id = p.community_id
@@ -126,13 +130,14 @@ _SUMMARY_INSERT = """
              coalesce(cs.buildings, 0) AS case_buildings, coalesce(cs.households, 0) AS case_households,
              coalesce(pc.n, 0) AS compounds, coalesce(pg.n, 0) AS gates, coalesce(pg.open, 0) AS open_gates,
              coalesce(pg.staffed, 0) AS staffed_gates, coalesce(k.counts, '{}'::jsonb) AS key_counts,
+             coalesce(kh.households, 0) AS key_households, coalesce(kh.persons, 0) AS key_persons,
              jsonb_build_object(
                'id', g.id, 'code', g.code, 'name', g.name, 'community_id', g.community_id,
                'buildings', g.buildings, 'households', g.households, 'leader', l.name, 'leader_phone', l.phone)
                AS card,
              coalesce(pc.ids, '{}') AS compound_ids
       FROM g LEFT JOIN leaders l ON l.grid_id = g.id LEFT JOIN cases cs ON cs.grid_id = g.id
-      LEFT JOIN keys k ON k.grid_id = g.id
+      LEFT JOIN keys k ON k.grid_id = g.id LEFT JOIN kh ON kh.grid_id = g.id
       LEFT JOIN cp_of pc ON pc.grid_id = g.id LEFT JOIN gt_of pg ON pg.grid_id = g.id),
     per_community AS (
       SELECT community_id, count(*) AS grids, sum(households) AS households, sum(residents) AS residents,
@@ -164,9 +169,11 @@ _SUMMARY_INSERT = """
                  FROM gt_of GROUP BY community_id) gates ON gates.community_id = c.id
       RETURNING community_id)
     INSERT INTO grid_summary (grid_id, community_id, extent, households, residents, buildings, case_buildings,
-      case_households, compounds, gates, open_gates, staffed_gates, key_counts, card, compound_ids)
+      case_households, compounds, gates, open_gates, staffed_gates, key_counts, key_households, key_persons,
+      card, compound_ids)
     SELECT grid_id, community_id, extent, households, residents, buildings, case_buildings, case_households,
-           compounds, gates, open_gates, staffed_gates, key_counts, card, compound_ids
+           compounds, gates, open_gates, staffed_gates, key_counts, key_households, key_persons, card,
+           compound_ids
     FROM grid_rows WHERE community_id IN (SELECT community_id FROM communities)
 """
 
@@ -174,6 +181,12 @@ SUMMARY = kept_table(
     "community_summary", (), state="community_summary_state", dirty="community_summary_dirty",
     insert_sql=_SUMMARY_INSERT, key="community_id", parent="community",
 )
+
+
+def ensure_summary_fresh(session: Session) -> None:
+    """Repair the kept summary first when anything changed (for readers other than the preview,
+    which learns it in its own statement)."""
+    kept.ensure_fresh(session, SUMMARY)
 
 
 def refresh_community_summary(session: Session, *, full: bool = False) -> KeptRefresh:

@@ -16,7 +16,8 @@ _SNAPSHOTS = (
          "case_households, compounds, gates, open_gates, staffed_gates, key_counts, grid_cards, loose_compounds "
          "FROM community_summary ORDER BY community_id"),
     text("SELECT grid_id, community_id, ST_AsEWKB(extent), households, residents, buildings, case_buildings, "
-         "case_households, compounds, gates, open_gates, staffed_gates, key_counts, card, compound_ids "
+         "case_households, compounds, gates, open_gates, staffed_gates, key_counts, key_households, key_persons, "
+         "card, compound_ids "
          "FROM grid_summary ORDER BY grid_id"),
 )
 
@@ -60,6 +61,16 @@ CHANGES = [
         "  SELECT 1 FROM building_key_count k WHERE k.building_id = h2.building_id))",
         "INSERT INTO key_person_category_link (key_person_id, category_id) "
         "SELECT max(kp.id), (SELECT min(id) FROM key_person_category WHERE is_case) FROM key_person kp"]),
+    ("a key person without a category, in a household without one", [
+        "INSERT INTO key_person (household_id, name, version, geom) SELECT h.id, '无类别', 1, h.geom FROM household h "
+        "WHERE h.id = (SELECT min(h2.id) FROM household h2 JOIN household h3 ON h3.building_id = h2.building_id "
+        "  JOIN key_person k3 ON k3.household_id = h3.id "
+        "  WHERE NOT EXISTS (SELECT 1 FROM key_person k WHERE k.household_id = h2.id))"]),
+    ("that person moved to a household of its building that has key persons", [
+        "UPDATE key_person SET household_id = (SELECT min(h3.id) FROM household h3 JOIN household h2 "
+        "  ON h2.building_id = h3.building_id AND h2.id = key_person.household_id "
+        "  WHERE h3.id <> h2.id AND EXISTS (SELECT 1 FROM key_person k WHERE k.household_id = h3.id)) "
+        "WHERE name = '无类别'"]),
     ("a category no longer a case", [
         "UPDATE key_person_category SET is_case = false WHERE id = (SELECT min(id) FROM key_person_category WHERE is_case)"]),
     ("a gate added, another closed", [

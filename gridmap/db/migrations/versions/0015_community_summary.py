@@ -15,7 +15,8 @@ community, or else each grid, that the area covers (gridmap.services.impact).
   Grids between the two are looked at building by building, their compounds one by one.
 - the figures: households, residents, buildings, buildings with a case and their households,
   compounds, gates (open; open and staffed by an active checkpoint), persons per key category
-  (``{code: n}``); a grid's card (code, name, leader, totals), a community's cards ordered by code,
+  (``{code: n}``); per grid also its households with key persons and its key persons (the map's
+  count per grid while zoomed out, gridmap.services.layers); a grid's card (code, name, leader, totals), a community's cards ordered by code,
   and its grids' compound ids (``grid_summary.compound_ids``), for the grids the area cuts.
 
 The pattern of 0013/0014: nothing adds to or subtracts from a kept figure; statement-level
@@ -28,6 +29,9 @@ the query of the full computation (gridmap.services.kept), so the figures cannot
   staff (name, phone, role, active): of the grids the person is assigned to;
 - grid_key_count (kept from the key persons by 0008/0010: it changes whenever a building's count
   of a category changes, so also when a building gains or loses a case): of its grid;
+- key_person (the key households and persons per grid count those without a category too, and a
+  person may move to another household of the same building): of its household's grid (a person
+  deleted with its household: the building's trigger, whose households changed);
 - building, when its households, residents or grid change (household totals move the grid's
   totals too, but a household moved between two buildings of one grid leaves them alone, while
   it can move into or out of a building with a case);
@@ -62,6 +66,8 @@ _COMMUNITIES_OF = {
     "staff": "SELECT g.community_id FROM {rows} r JOIN staff_assignment sa ON sa.staff_id = r.id "
              "JOIN grid g ON g.id = sa.grid_id",
     "grid_key_count": "SELECT g.community_id FROM {rows} r JOIN grid g ON g.id = r.grid_id",
+    "key_person": "SELECT g.community_id FROM {rows} r JOIN household h ON h.id = r.household_id "
+                  "JOIN building b ON b.id = h.building_id JOIN grid g ON g.id = b.grid_id",
 }
 # Updates of these that leave the figures alone log nothing (the building's: its geometry, name).
 _UPDATE_OF = {
@@ -187,6 +193,8 @@ def upgrade() -> None:
         sa.Column("open_gates", sa.Integer(), nullable=False),
         sa.Column("staffed_gates", sa.Integer(), nullable=False),
         sa.Column("key_counts", postgresql.JSONB(), nullable=False),
+        sa.Column("key_households", sa.Integer(), nullable=False),
+        sa.Column("key_persons", sa.Integer(), nullable=False),
         sa.Column("card", postgresql.JSONB(), nullable=False),
         sa.Column("compound_ids", postgresql.ARRAY(sa.Integer()), nullable=False),
     )
