@@ -170,3 +170,35 @@ def test_a_kept_answer_goes_only_to_users_of_its_area(database_url):
     n_whole, n_own = len(whole.get_json()["features"]), len(own.get_json()["features"])
     assert 0 < n_own < n_whole
     assert len(leader.get(url).get_json()["features"]) == n_own  # its own kept answer
+
+
+def test_wall_figures_are_computed_once_per_version_and_tick(database_url, session, monkeypatch):
+    """Wall displays of one command room share a worker's figures within a clock tick, until a
+    write moves the data version."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import text
+
+    from gridmap.services import coverage_layers
+
+    settings = Settings(database_url=database_url)
+    app = create_app(settings)
+    from gridmap.web.pages import wall  # pages register themselves with an app
+
+    computed = []
+    real = coverage_layers.wall_figures
+    monkeypatch.setattr(coverage_layers, "wall_figures", lambda *a: computed.append(a[2]) or real(*a))
+    tick = settings.report_alarm_refresh_seconds
+    start = datetime.fromtimestamp((datetime.now(UTC).timestamp() // tick) * tick, UTC)
+    with app.server.app_context():
+        first = wall._figures(session, settings, start)
+        assert wall._figures(session, settings, start + timedelta(seconds=tick - 1)) == first
+        assert len(computed) == 1
+        wall._figures(session, settings, start + timedelta(seconds=tick))  # the next tick
+        assert len(computed) == 2
+        session.execute(text("UPDATE grid SET name = name WHERE id = (SELECT min(id) FROM grid)"))  # a write
+        wall._figures(session, settings, start + timedelta(seconds=tick))
+        assert len(computed) == 3
+    with create_app(settings).server.app_context():  # another app (worker): its own
+        wall._figures(session, settings, start + timedelta(seconds=tick))
+        assert len(computed) == 4

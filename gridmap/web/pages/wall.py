@@ -11,10 +11,12 @@ With ``wall_rotation_seconds`` > 0 it alternates between the map view and the tr
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import dash
 import dash_leaflet as dl
+import flask
 from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
@@ -201,7 +203,7 @@ def refresh_wall(version: int | None, stored_lang: str | None, _clock, forced_la
     now = datetime.now(UTC)
     try:
         with session_scope(settings.database_url) as session:
-            figures = coverage_layers.wall_figures(session, settings, now).as_dict()
+            figures = _figures(session, settings, now)
             risk_classes = layers.risk_legend(session, lang)
             band = _band(settings, layers.district_bounds(session))
     except DatabaseUnavailable as exc:
@@ -228,6 +230,30 @@ def refresh_wall(version: int | None, stored_lang: str | None, _clock, forced_la
         # communities whose report is missing: outlined in red (gridmap.coverage.wallStyle)
         {"layer": "community", "missing": figures["reports_missing_ids"]},
     )
+
+
+_FIGURES_LOCK = threading.Lock()
+
+
+def _figures(session, settings, now: datetime) -> dict:
+    """The wall's figures, computed once per data version and clock tick in this worker.
+
+    Every wall display refreshes when the data version moves and at every tick of
+    ``report_alarm_refresh_seconds`` (reports go missing with nothing written). The figures are
+    the same for every display (counts of the whole district, no user's area), and a city's take
+    ~2.5 s to compute: the second display of a command room to ask within a tick gets the first
+    one's, as of at most one tick ago, like a display that ticked a moment earlier.
+    """
+    tick = max(settings.report_alarm_refresh_seconds, 5)
+    key = (data_version(session).version, int(now.timestamp() // tick))
+    memo = flask.current_app.extensions.setdefault("gridmap_wall_figures", {})
+    with _FIGURES_LOCK:
+        if memo.get("key") == key:
+            return memo["figures"]
+    figures = coverage_layers.wall_figures(session, settings, now).as_dict()
+    with _FIGURES_LOCK:
+        memo.update(key=key, figures=figures)
+    return figures
 
 
 # The link state: when polling fails (database down, session over) a warning shows by the time.
