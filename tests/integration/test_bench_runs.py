@@ -74,6 +74,7 @@ def test_gridmap_bench_with_scale_gives_every_figure_as_a_number(database_url, c
     assert {"grid", "building"} <= set(figures["layers"])
     assert 0 < figures["bytes_gzip"] < figures["bytes_raw"]
     assert figures["first_paint_cold_ms"] > 0 and figures["paint_timeouts"] == 0
+    assert figures["first_paint_first_ms"] == figures["first_paint_cold_ms"]  # one paint here: the same visit
     assert figures["worker_peak_rss_after_map_mb"] >= figures["worker_rss_idle_mb"] > 0
     assert figures["throughput"]["changes"]["errors"] == 0 and figures["throughput"]["changes"]["rps"] > 0
     # The targets, each with its value, bound and verdict, for a script to read.
