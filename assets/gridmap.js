@@ -13,6 +13,28 @@ window.gridmap = (function () {
 
     var NEUTRAL = "#78909c";
 
+    // Leaflet gives a path its classes only when it creates it; a restyle (a new hideout: a report
+    // gone missing, a language switch) set colours but left the classes as they were, so whether
+    // a missing report showed depended on whether the ids or the features arrived first. A style's
+    // className now moves the path's classes too. (Leaflet loads with the first map, after this
+    // file: patched on the first style asked for, before any restyle.)
+    function syncClassesOnRestyle() {
+        if (!window.L || !L.Path || L.Path.prototype._gmClassSync) { return; }
+        var setStyle = L.Path.prototype.setStyle;
+        L.Path.prototype._gmClassSync = true;
+        L.Path.prototype.setStyle = function (style) {
+            var before = this.options.className || "";
+            setStyle.call(this, style);
+            var after = style && style.className;
+            var el = this._path;
+            if (el && after !== undefined && after !== before) {
+                before.split(/\s+/).forEach(function (c) { if (c) { L.DomUtil.removeClass(el, c); } });
+                (after || "").split(/\s+/).forEach(function (c) { if (c) { L.DomUtil.addClass(el, c); } });
+            }
+            return this;
+        };
+    }
+
     function esc(value) {
         return String(value === null || value === undefined ? "" : value)
             .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
@@ -99,6 +121,7 @@ window.gridmap = (function () {
     };
 
     function style(feature, context) {
+        syncClassesOnRestyle();
         var h = hideoutOf(context);
         var fn = STYLES[h.layer];
         return fn ? fn(feature.properties || {}, h) : {color: NEUTRAL, weight: 1};
