@@ -74,7 +74,7 @@ That left ~2.1-2.8 s (the parts ~1.5 s; assembling 10,000 GridMetrics the rest).
 - Python's cycle collector ran full passes over the ~200 k objects being built and freed nothing:
   paused while the metrics are built (:func:`_without_cyclic_gc`), ~0.5 s;
 - the loaders compute every kept figure (0012-0014) in their transaction
-  (:func:`rebuild_kept_figures`: ~11 s of the city load, 7.5 s of it service coverage), so the
+  (:func:`refresh_kept_figures` in full: ~11 s of the city load, 7.5 s of it service coverage), so the
   first read after a load repairs nothing.
 
 Still the largest: contacts (~0.6 s: grouping 140 k vulnerable people with their categories and
@@ -607,18 +607,24 @@ def kept_key_persons_by_grid(session: Session, ids: list[int] | None) -> dict[in
     return _with_categories(session, ids, persons)
 
 
-def rebuild_kept_figures(session: Session, settings: Settings) -> dict[str, KeptRefresh | CoverageRefresh]:
-    """Compute every kept figure in full (per grid: service coverage, staff, key persons; per
-    community: the impact summary), in the caller's transaction: the loaders call it before their
-    commit, so the first metrics read or impact preview after a load does not pay for it (city:
-    see the module docstring for the time)."""
+def refresh_kept_figures(
+    session: Session, settings: Settings, *, full: bool = False
+) -> dict[str, KeptRefresh | CoverageRefresh]:
+    """Bring every kept figure (per grid: service coverage, staff, key persons; per community: the
+    impact summary) up to date in the caller's transaction: repaired from their logs, or computed
+    in full when ``full`` (the loaders, before their commit, so the first metrics read or impact
+    preview after a load does not pay for it; city: see the module docstring for the time).
+
+    In the order a metrics read repairs them (key persons, staff, service coverage), then the
+    impact summary: each refresh locks its kept table's state row until the commit, and two
+    transactions taking the same locks in another order could deadlock.
+    """
     with _tuned(session, settings):
-        # The order a metrics read repairs them in (each locks its state row until the commit).
         return {
-            "key_person_counts": refresh_key_person_counts(session, full=True),
-            "staff_counts": refresh_staff_counts(session, full=True),
-            "service_coverage": refresh_service_coverage(session, settings, full=True),
-            "community_summary": refresh_community_summary(session, full=True),
+            "key_person_counts": refresh_key_person_counts(session, full=full),
+            "staff_counts": refresh_staff_counts(session, full=full),
+            "service_coverage": refresh_service_coverage(session, settings, full=full),
+            "community_summary": refresh_community_summary(session, full=full),
         }
 
 

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from gridmap.config import Settings
 from gridmap.services import changes, coverage
-from gridmap.services.impact import refresh_community_summary
 
 
 @dataclass
@@ -34,15 +33,7 @@ class Tidied:
 def tidy(session: Session, settings: Settings) -> Tidied:
     """Repair every kept figure from its log and prune the change log, in the caller's transaction."""
     t0 = time.perf_counter()
-    # In the order a metrics read repairs them (key persons, staff, service coverage), then the
-    # impact summary: each repair locks its kept table's state row until the commit, and two
-    # transactions taking the same locks in another order could deadlock.
-    repaired = {
-        "key_person_counts": coverage.refresh_key_person_counts(session),
-        "staff_counts": coverage.refresh_staff_counts(session),
-        "service_coverage": coverage.refresh_service_coverage(session, settings),
-        "community_summary": refresh_community_summary(session),
-    }
+    repaired = coverage.refresh_kept_figures(session, settings)
     pruned = changes.prune(session, settings.change_log_keep)
     return Tidied(pruned, {k: asdict(v) for k, v in repaired.items()},
                   round((time.perf_counter() - t0) * 1000, 1))

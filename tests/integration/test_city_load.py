@@ -9,8 +9,8 @@ from sqlalchemy import text
 from gridmap.domain.city import CHUNK_TABLES, CitySpec
 from gridmap.services.city import load_city
 from gridmap.services.demo import load_demo
-from gridmap.services.impact import refresh_community_summary
 from gridmap.services.stats import compute_stats
+from tests.integration.kept_checks import KEPT_TABLES, assert_kept_per_grid_figures_are_live
 
 # Tables whose content must not depend on how the chunks were generated.
 COMPARED = ("district", *(t for t in CHUNK_TABLES if t != "key_person_category_link"), "contact_log", "duty_shift")
@@ -120,21 +120,13 @@ def test_a_load_leaves_the_kept_per_grid_figures_computed(session, settings, now
     monkeypatch.setattr(city, "CitySpec", lambda **_kw: CitySpec.tiny())
     monkeypatch.setattr(city, "default_workers", lambda: 0)
     load_demo(session, settings=settings, now=now, scale=scale, seed=5, replace=True)
-    for state, dirty in (("service_coverage_state", "service_coverage_dirty"),
-                         ("staff_count_state", "staff_count_dirty"),
-                         ("key_person_count_state", "key_person_count_dirty"),
-                         ("community_summary_state", "community_summary_dirty")):
+    for state, dirty in KEPT_TABLES:
         assert session.execute(text(f"SELECT computed_at IS NOT NULL FROM {state}")).scalar_one(), state
         assert session.execute(text(f"SELECT count(*) FROM {dirty}")).scalar_one() == 0, dirty
-    assert coverage.refresh_staff_counts(session).mode == "fresh"
-    assert coverage.refresh_key_person_counts(session).mode == "fresh"
-    assert coverage.refresh_service_coverage(session, settings).mode == "fresh"
-    assert refresh_community_summary(session).mode == "fresh"
-    assert coverage.kept_key_persons_by_grid(session, None) == coverage.key_persons_by_grid(session, None)
-    assert coverage.kept_staff_by_grid(session, None) == coverage.staff_by_grid(session, None)
-    live = coverage.service_coverage(session, settings)
-    assert coverage.kept_service_coverage(session, settings) == {
-        g: {k: n for k, n in kinds.items() if n} for g, kinds in live.items() if any(kinds.values())}
+    refreshed = coverage.refresh_kept_figures(session, settings)
+    assert {k: r.mode for k, r in refreshed.items()} == dict.fromkeys(
+        ("key_person_counts", "staff_counts", "service_coverage", "community_summary"), "fresh")
+    assert_kept_per_grid_figures_are_live(session, settings)
 
 
 def test_a_committed_load_is_vacuumed_and_a_rolled_back_one_is_not(engine):

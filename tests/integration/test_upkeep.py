@@ -12,9 +12,10 @@ from gridmap.config import Settings
 from gridmap.services import coverage
 from gridmap.services.changes import data_version
 from gridmap.services.upkeep import tidy
+from tests.integration.kept_checks import KEPT_TABLES, assert_kept_per_grid_figures_are_live
 from tests.integration.test_community_summary import _snapshot
 
-DIRTY = ("service_coverage_dirty", "staff_count_dirty", "key_person_count_dirty", "community_summary_dirty")
+DIRTY = tuple(dirty for _state, dirty in KEPT_TABLES)
 
 
 def _logged(session) -> dict[str, int]:
@@ -47,13 +48,9 @@ def test_tidy_repairs_every_kept_figure_and_prunes_the_change_log(session, setti
     assert session.execute(text("SELECT count(*) FROM change_log")).scalar_one() == 4  # the newest and 3 more
     assert data_version(session).version == version
     # what a full computation gives
-    assert coverage.kept_staff_by_grid(session, None) == coverage.staff_by_grid(session, None)
-    assert coverage.kept_key_persons_by_grid(session, None) == coverage.key_persons_by_grid(session, None)
-    live = coverage.service_coverage(session, settings)
-    assert coverage.kept_service_coverage(session, settings) == {
-        g: {k: n for k, n in kinds.items() if n} for g, kinds in live.items() if any(kinds.values())}
+    assert_kept_per_grid_figures_are_live(session, settings)
     repaired = _snapshot(session)
-    coverage.rebuild_kept_figures(session, settings)
+    coverage.refresh_kept_figures(session, settings, full=True)
     assert _snapshot(session) == repaired
 
 

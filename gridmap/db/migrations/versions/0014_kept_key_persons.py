@@ -18,7 +18,7 @@ only), and the reader recomputes those grids with the very query of the full com
 - TRUNCATE of any of them: everything.
 
 No state row yet: the first read computes everything (the loaders compute it in their
-transaction, gridmap.services.coverage.rebuild_kept_figures).
+transaction, gridmap.services.coverage.refresh_kept_figures).
 
 Home observation asks for the persons whose observation started in the last 14 days: ~47 k of
 0.7 M key persons have a start at all, so a partial index on ``observation_start`` (only those

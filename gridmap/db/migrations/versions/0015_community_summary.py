@@ -38,7 +38,7 @@ the query of the full computation (gridmap.services.kept), so the figures cannot
 - key_person_category (which ones are cases) and TRUNCATE of any of them: everything.
 
 No state row yet: the first read computes everything (the loaders compute it in their
-transaction, gridmap.services.coverage.rebuild_kept_figures).
+transaction, gridmap.services.coverage.refresh_kept_figures).
 
 Revision ID: 0015
 Revises: 0014
