@@ -175,16 +175,11 @@ class KeyPersonCountDirty(_GridDirtyLog, Base):
     __tablename__ = "key_person_count_dirty"
 
 
-class CommunitySummary(Base):
-    """What an area that covers the whole community finds in it (kept; see migration 0015):
-    the impact preview reads one row for each such community instead of its grids."""
+class _SummaryFigures:
+    """What an area that covers the extent finds there (both kept summaries of migration 0015)."""
 
-    __tablename__ = "community_summary"
-    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"), primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
-    # The convex hull of the community, its grids, its compounds and their gates.
+    # The convex hull of the community or grid, its compounds and their gates.
     extent: Mapped[WKBElement] = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False))
-    grids: Mapped[int]
     households: Mapped[int] = mapped_column(BigInteger)
     residents: Mapped[int] = mapped_column(BigInteger)
     buildings: Mapped[int]
@@ -195,6 +190,16 @@ class CommunitySummary(Base):
     open_gates: Mapped[int]
     staffed_gates: Mapped[int]
     key_counts: Mapped[dict] = mapped_column(JSONB)  # {category code: persons}
+
+
+class CommunitySummary(_SummaryFigures, Base):
+    """What an area that covers the whole community finds in it (kept; see migration 0015):
+    the impact preview reads one row for each such community instead of its grids."""
+
+    __tablename__ = "community_summary"
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    grids: Mapped[int]
     grid_cards: Mapped[list] = mapped_column(JSONB)  # one object per grid, ordered by code
     # Compounds that no grid of the community holds (a point on their surface outside them all).
     loose_compounds: Mapped[list[int]] = mapped_column(ARRAY(Integer))
@@ -202,7 +207,7 @@ class CommunitySummary(Base):
     __table_args__ = (Index("ix_community_summary_extent", "extent", postgresql_using="gist"),)
 
 
-class GridSummary(Base):
+class GridSummary(_SummaryFigures, Base):
     """The same per grid, for the grids of communities an area cuts (migration 0015); recomputed
     with its community's row, and cleared with it."""
 
@@ -210,18 +215,6 @@ class GridSummary(Base):
     grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"), primary_key=True)
     community_id: Mapped[int] = mapped_column(
         ForeignKey("community_summary.community_id", ondelete="CASCADE"), index=True)
-    # The convex hull of the grid, its compounds and their gates.
-    extent: Mapped[WKBElement] = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False))
-    households: Mapped[int] = mapped_column(BigInteger)
-    residents: Mapped[int] = mapped_column(BigInteger)
-    buildings: Mapped[int]
-    case_buildings: Mapped[int]
-    case_households: Mapped[int] = mapped_column(BigInteger)
-    compounds: Mapped[int]
-    gates: Mapped[int]
-    open_gates: Mapped[int]
-    staffed_gates: Mapped[int]
-    key_counts: Mapped[dict] = mapped_column(JSONB)
     key_households: Mapped[int]  # households with a key person (with or without a category)
     key_persons: Mapped[int]
     card: Mapped[dict] = mapped_column(JSONB)  # id, code, name, community_id, totals, leader

@@ -217,7 +217,7 @@ def refresh_community_summary(session: Session, *, full: bool = False) -> KeptRe
 # ``stale``: the kept summary lags behind a change; the caller repairs it and asks again.
 # The area is the FIRST argument of every predicate: PostGIS caches a prepared geometry only for
 # the argument that repeats, and ST_Covers(area, b) runs 4x faster than ST_CoveredBy(b, area).
-_IMPACT_SQL = text(
+_IMPACT_SQL = text(  # ({stale}: the kept summary's own check, gridmap.services.kept)
     """
     WITH area AS MATERIALIZED (  -- also as geography, once: cast on every row, it was ~20 µs a gate
       SELECT g, CAST(g AS geography) AS gg FROM (SELECT ST_GeomFromEWKB(:wkb) AS g) x),
@@ -315,8 +315,7 @@ _IMPACT_SQL = text(
         AND (CAST(:exclude_key AS integer) IS NULL OR ca.area_key <> CAST(:exclude_key AS integer))
         AND ST_Intersects(a.g, ca.geom) AND NOT ST_Touches(a.g, ca.geom))
     SELECT
-      (SELECT s.computed_at IS NULL OR EXISTS (SELECT 1 FROM community_summary_dirty)
-         FROM (SELECT 1) one LEFT JOIN community_summary_state s ON s.id = 1) AS stale,
+      ({stale}) AS stale,
       (SELECT coalesce(sum(buildings), 0) FROM grid_rows) + (SELECT coalesce(sum(buildings), 0) FROM whole_comm)
         AS buildings,
       (SELECT coalesce(sum(households), 0) FROM whole) + (SELECT coalesce(sum(households), 0) FROM cut_inside)
@@ -349,7 +348,7 @@ _IMPACT_SQL = text(
                UNION ALL SELECT b.id FROM whole_comm wc JOIN grid g ON g.community_id = wc.community_id
                  JOIN building b ON b.grid_id = g.id) x)
       END AS building_ids
-    """
+    """.replace("{stale}", SUMMARY.sql["stale"].text)
 )
 
 

@@ -79,8 +79,9 @@ def kept_table(table: str, columns: tuple[tuple[str, str], ...], *, state: str, 
         "columns": ", ".join(c for c, _t in columns),
         "arrays": ", ".join("CAST(:c{} AS {}[])".format(i, t) for i, (_c, t) in enumerate(columns)),  # noqa: UP032
     }
-    return KeptTable(len(columns), {k: text(v.format(**names)) for k, v in _STATEMENTS.items()}, compute,
-                     text(insert_sql) if insert_sql is not None else None)
+    statements = {k: text(v.format(**names)) for k, v in _STATEMENTS.items()
+                  if k != "insert" or compute is not None}  # (the rows of ``compute`` only)
+    return KeptTable(len(columns), statements, compute, text(insert_sql) if insert_sql is not None else None)
 
 
 def _recompute(session: Session, kept: KeptTable, ids: list[int] | None) -> None:

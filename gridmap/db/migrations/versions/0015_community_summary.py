@@ -154,14 +154,11 @@ def _triggers() -> dict[str, tuple[str, str]]:
 TRIGGERS = _triggers()
 
 
-def upgrade() -> None:
-    op.create_table(
-        "community_summary",
-        sa.Column("community_id", sa.Integer(), sa.ForeignKey("community.id", ondelete="CASCADE"),
-                  primary_key=True),
-        sa.Column("name", sa.String(100), nullable=False),
+def _figures() -> list[sa.Column]:
+    """The columns both summaries keep, new for each table: the extent and what an area covering
+    it finds there."""
+    return [
         sa.Column("extent", Geometry("GEOMETRY", srid=4326, spatial_index=False), nullable=False),
-        sa.Column("grids", sa.Integer(), nullable=False),
         sa.Column("households", sa.BigInteger(), nullable=False),
         sa.Column("residents", sa.BigInteger(), nullable=False),
         sa.Column("buildings", sa.Integer(), nullable=False),
@@ -172,6 +169,17 @@ def upgrade() -> None:
         sa.Column("open_gates", sa.Integer(), nullable=False),
         sa.Column("staffed_gates", sa.Integer(), nullable=False),
         sa.Column("key_counts", postgresql.JSONB(), nullable=False),
+    ]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "community_summary",
+        sa.Column("community_id", sa.Integer(), sa.ForeignKey("community.id", ondelete="CASCADE"),
+                  primary_key=True),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("grids", sa.Integer(), nullable=False),
+        *_figures(),
         sa.Column("grid_cards", postgresql.JSONB(), nullable=False),
         sa.Column("loose_compounds", postgresql.ARRAY(sa.Integer()), nullable=False),
     )
@@ -182,17 +190,7 @@ def upgrade() -> None:
         # Recomputed with its community: cleared with the community's row.
         sa.Column("community_id", sa.Integer(),
                   sa.ForeignKey("community_summary.community_id", ondelete="CASCADE"), nullable=False, index=True),
-        sa.Column("extent", Geometry("GEOMETRY", srid=4326, spatial_index=False), nullable=False),
-        sa.Column("households", sa.BigInteger(), nullable=False),
-        sa.Column("residents", sa.BigInteger(), nullable=False),
-        sa.Column("buildings", sa.Integer(), nullable=False),
-        sa.Column("case_buildings", sa.Integer(), nullable=False),
-        sa.Column("case_households", sa.BigInteger(), nullable=False),
-        sa.Column("compounds", sa.Integer(), nullable=False),
-        sa.Column("gates", sa.Integer(), nullable=False),
-        sa.Column("open_gates", sa.Integer(), nullable=False),
-        sa.Column("staffed_gates", sa.Integer(), nullable=False),
-        sa.Column("key_counts", postgresql.JSONB(), nullable=False),
+        *_figures(),
         sa.Column("key_households", sa.Integer(), nullable=False),
         sa.Column("key_persons", sa.Integer(), nullable=False),
         sa.Column("card", postgresql.JSONB(), nullable=False),
