@@ -27,14 +27,17 @@ down_revision = "0015"
 branch_labels = None
 depends_on = None
 
-FUNCTIONS = """
-CREATE FUNCTION gridmap_grid_key_counts_rebuild() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
+# The per-grid counts summed again from the per-building ones (both rebuilds end with it).
+RESUM_GRIDS = """
   DELETE FROM grid_key_count;
   INSERT INTO grid_key_count (grid_id, category_id, n)
   SELECT k.grid_id, k.category_id, sum(k.n) FROM building_key_count k JOIN grid g ON g.id = k.grid_id
   GROUP BY 1, 2 HAVING sum(k.n) > 0;
-  RETURN NULL;
+"""
+
+FUNCTIONS = f"""
+CREATE FUNCTION gridmap_grid_key_counts_rebuild() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN{RESUM_GRIDS}  RETURN NULL;
 END $$;
 
 CREATE FUNCTION gridmap_key_counts_rebuild() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -45,12 +48,7 @@ BEGIN
   FROM key_person_category_link l JOIN building b ON b.id = l.building_id
   GROUP BY 1, 2, 3;
   -- (the per-grid counts followed those statements through their own triggers, from whatever
-  -- they held; rebuilt here so that they hold exactly the sums)
-  DELETE FROM grid_key_count;
-  INSERT INTO grid_key_count (grid_id, category_id, n)
-  SELECT k.grid_id, k.category_id, sum(k.n) FROM building_key_count k JOIN grid g ON g.id = k.grid_id
-  GROUP BY 1, 2 HAVING sum(k.n) > 0;
-  RETURN NULL;
+  -- they held; rebuilt here so that they hold exactly the sums){RESUM_GRIDS}  RETURN NULL;
 END $$;
 
 CREATE FUNCTION gridmap_building_totals_rebuild() RETURNS trigger LANGUAGE plpgsql AS $$
