@@ -205,6 +205,29 @@ def zoom_in_until(driver, css: str, *, steps: int = 10, wait_s: float = 4) -> bo
     return bool(driver.find_elements(By.CSS_SELECTOR, css))
 
 
+def zoomed_out_asks_no_buildings(driver, hint: str, buildings: str) -> list[str]:
+    """Zoom out (two steps at least: a band of generalised grids of its own) until the map's
+    "zoom in" ``hint`` shows; it says so, and since then no building is drawn or asked for. The
+    URLs the browser requested meanwhile (the opening view may have been close enough for
+    buildings; once zoomed out, none is asked for)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    zoom_out_until(driver, hint, at_least=2)
+    shown = WebDriverWait(driver, 30, poll_frequency=0.05,
+                          ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, hint)))
+    assert "放大地图" in shown.text
+    urls = requested_urls(driver)
+    time.sleep(1.0)
+    assert not driver.find_elements(By.CSS_SELECTOR, buildings)
+    since_zoomed_out = requested_urls(driver)
+    assert not [u for u in since_zoomed_out if "/api/layers/building." in u], since_zoomed_out
+    return urls + since_zoomed_out
+
+
 def requested_urls(driver) -> list[str]:
     """Every URL the browser requested since the log was last read."""
     urls = []

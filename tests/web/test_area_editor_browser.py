@@ -184,7 +184,7 @@ def test_buildings_only_when_zoomed_in_and_picked(browser, live_server, engine):
     """Issue 8: the editor's layers follow the map's view as on the command map: grids generalised
     per zoom band as geobuf, compounds and buildings only for the viewport from their minimum zoom,
     with a hint to zoom in; a building drawn after zooming in is added to the area with a click."""
-    from tests.web.conftest import requested_urls, zoom_in_until, zoom_out_until
+    from tests.web.conftest import requested_urls, zoom_in_until, zoomed_out_asks_no_buildings
 
     with engine.connect() as conn:
         grids = conn.execute(text("SELECT count(*) FROM grid")).scalar_one()
@@ -192,18 +192,8 @@ def test_buildings_only_when_zoomed_in_and_picked(browser, live_server, engine):
     _open(browser, live_server.url + "/areas")
     _wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, GRID_PATHS)) >= grids)
 
-    # Out to where buildings are not sent (two steps at least: a band of generalised grids of its
-    # own): the hint says so, and no building is drawn.
-    zoom_out_until(browser, AE_HINT_SHOWN, at_least=2)
-    hint = _wait(browser).until(ec.visibility_of_element_located((By.CSS_SELECTOR, AE_HINT_SHOWN)))
-    assert "放大地图" in hint.text
-    # The opening view may be close enough for buildings; once zoomed out, none is asked for.
-    urls = requested_urls(browser)
-    time.sleep(1.0)
-    assert not browser.find_elements(By.CSS_SELECTOR, AE_BUILDINGS)
-    since_zoomed_out = requested_urls(browser)
-    assert not _layer_requests(since_zoomed_out, "building"), since_zoomed_out
-    urls += since_zoomed_out
+    # Out to where buildings are not sent: the hint says so, and no building is drawn.
+    urls = zoomed_out_asks_no_buildings(browser, AE_HINT_SHOWN, AE_BUILDINGS)
     grid_urls = _layer_requests(urls, "grid")
     assert grid_urls and all(".pbf?" in u for u in grid_urls), grid_urls
     assert any("&z=" in u for u in grid_urls), grid_urls  # generalised for the zoom band zoomed out to

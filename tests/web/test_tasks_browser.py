@@ -193,23 +193,14 @@ def test_buildings_only_when_zoomed_in_and_selected(browser, live_server, engine
     """Issue 8: the tasking map's layers follow the map's view as on the command map: buildings
     only for the viewport from their minimum zoom on (a bbox in the URL), a hint to zoom in below
     it; a building drawn after zooming in is selected with a click."""
-    from tests.web.conftest import requested_urls, zoom_in_until, zoom_out_until
+    from tests.web.conftest import requested_urls, zoom_in_until, zoomed_out_asks_no_buildings
 
     with engine.connect() as conn:
         grids = conn.execute(text("SELECT count(*) FROM grid")).scalar_one()
     requested_urls(browser)  # drain what earlier tests requested in this browser
     browser.get(live_server.url + "/tasks")
     _wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, GRID_PATHS)) >= grids)
-    zoom_out_until(browser, TK_HINT_SHOWN, at_least=2)
-    hint = _wait(browser).until(ec.visibility_of_element_located((By.CSS_SELECTOR, TK_HINT_SHOWN)))
-    assert "放大地图" in hint.text
-    # The opening view may be close enough for buildings; once zoomed out, none is asked for.
-    urls = requested_urls(browser)
-    time.sleep(1.0)
-    assert not browser.find_elements(By.CSS_SELECTOR, TK_BUILDINGS)
-    since_zoomed_out = requested_urls(browser)
-    assert not [u for u in since_zoomed_out if "/api/layers/building." in u], since_zoomed_out
-    urls += since_zoomed_out
+    urls = zoomed_out_asks_no_buildings(browser, TK_HINT_SHOWN, TK_BUILDINGS)
     assert not [u for u in urls if "/api/layers/building.geojson" in u]  # never the whole layer
     assert any("/api/layers/grid.pbf" in u and "&z=" in u for u in urls), urls
 
